@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Dapper;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Recs.Services.Ingestion;
+
+/// <summary>Rows written and how fast, for the job result and the CLI.</summary>
+public sealed record DemoLoadResult(bool Loaded, long Customers, long Products, long Orders, long OrderLines, long Interactions, TimeSpan Elapsed)
+{
+    public long TotalRows => Customers + Products + Orders + OrderLines + Interactions;
+
+    public double RowsPerSecond => Elapsed.TotalSeconds > 0 ? TotalRows / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>
+/// Writes a <see cref="DemoDataSet"/> into an empty database with binary COPY, in one transaction:
+/// a failure leaves the database empty, and another instance loading at the same time waits and then
+/// finds the data there.
+/// </summary>
+public static class DemoDataLoader
+{
+    private const long LoadLockKey = 7_265_110_002;
+
+    /// <summary>Above this many rows, foreign keys and secondary indexes are dropped during COPY and rebuilt after
+    /// (PostgreSQL's own advice for populating a database); that takes table locks, so small loads keep them.</summary>
+    public const long BulkModeRows = 2_000_000;
+
+    public static async Task<DemoLoadResult> LoadAsync(NpgsqlDataSource dataSource, DemoDataSet data, IProgress<(double Fraction, string Phase)>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync("select pg_advisory_xact_lock(@key)", new { key = LoadLockKey }, transaction);
+        if (await connection.ExecuteScalarAsync<bool>("select exists (select 1 from customers) or exists (select 1 from products)", transaction: transaction))
+            return new DemoLoadResult(false, 0, 0, 0, 0, 0, clock.Elapsed);
+
+        var interactions = (long)data.Lines.Count + data.Views.Count;
+        var total = (double)(data.Customers.Length + data.Products.Length + data.Orders.Count + data.Lines.Count + interactions);
+        var bulk = total > BulkModeRows;
+        var rebuild = bulk ? await DropForBulkLoadAsync(connection, transaction, ["orders", "order_items", "interactions"]) : [];
+
+        long done = 0;
+        void Advance(string phase)
+        {
+            done++;
+            if ((done & 0x3FFF) == 0)
+                progress?.Report((done / total * 0.9, phase));
+        }
+
+        await CopyCustomersAsync(connection, data, () => Advance("customers"), cancellationToken);
+        await CopyProductsAsync(connection, data, () => Advance("products"), cancellationToken);
+        await CopyOrdersAsync(connection, data, () => Advance("orders"), cancellationToken);
+        await CopyOrderLinesAsync(connection, data, () => Advance("order lines"), cancellationToken);
+        await CopyInteractionsAsync(connection, data, () => Advance("interactions"), cancellationToken);
+
+        progress?.Report((0.9, bulk ? "rebuilding indexes and checking foreign keys" : "finishing"));
+        foreach (var statement in rebuild)
+            await connection.ExecuteAsync(new CommandDefinition(statement, transaction: transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+
+        const string resetSequences = """
+            select setval(pg_get_serial_sequence('customers', 'id'), (select max(id) from customers));
+            select setval(pg_get_serial_sequence('products', 'id'), (select max(id) from products));
+            select setval(pg_get_serial_sequence('orders', 'id'), greatest(1, (select coalesce(max(id), 0) from orders)));
+            """;
+        await connection.ExecuteAsync(resetSequences, transaction: transaction);
+        await transaction.CommitAsync(cancellationToken);
+
+        progress?.Report((0.97, "updating planner statistics"));
+        await connection.ExecuteAsync(new CommandDefinition("analyze customers, products, orders, order_items, interactions", commandTimeout: 0, cancellationToken: cancellationToken));
+        progress?.Report((1.0, "done"));
+        return new DemoLoadResult(true, data.Customers.Length, data.Products.Length, data.Orders.Count, data.Lines.Count, interactions, clock.Elapsed);
+    }
+
+    /// <summary>Drops the foreign keys and non-unique indexes of the tables; returns the statements that restore them.</summary>
+    private static async Task<List<string>> DropForBulkLoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string[] tables)
+    {
+        const string foreignKeys = """
+            select conrelid::regclass::text as table_name, conname as name, pg_get_constraintdef(oid) as definition
+            from pg_constraint where contype = 'f' and conrelid::regclass::text = any(@tables)
+            """;
+        const string indexes = """
+            select i.indexrelid::regclass::text as name, pg_get_indexdef(i.indexrelid) as definition
+            from pg_index i
+            where i.indrelid::regclass::text = any(@tables) and not i.indisunique and not i.indisprimary
+            """;
+        var restore = new List<string>();
+        foreach (var fk in await connection.QueryAsync<(string Table, string Name, string Definition)>(foreignKeys, new { tables }, transaction))
+        {
+            await connection.ExecuteAsync($"alter table {fk.Table} drop constraint \"{fk.Name}\"", transaction: transaction);
+            restore.Add($"alter table {fk.Table} add constraint \"{fk.Name}\" {fk.Definition}");
+        }
+        foreach (var index in await connection.QueryAsync<(string Name, string Definition)>(indexes, new { tables }, transaction))
+        {
+            await connection.ExecuteAsync($"drop index {index.Name}", transaction: transaction);
+            restore.Insert(0, index.Definition);
+        }
+        return restore;
+    }
+
+    public static string CustomerExternalId(int index) => $"C{index + 1:D7}";
+
+    public static string ProductExternalId(int index) => $"P{index + 1:D6}";
+
+    private static async Task CopyCustomersAsync(NpgsqlConnection connection, DemoDataSet data, Action advance, CancellationToken ct)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(
+            "copy customers (id, external_id, region, city, age, gender, segment, attributes) from stdin (format binary)", ct);
+        for (var i = 0; i < data.Customers.Length; i++)
+        {
+            var c = data.Customers[i];
+            var region = data.Regions[c.Region];
+            await writer.StartRowAsync(ct);
+            await writer.WriteAsync((long)i + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync(CustomerExternalId(i), NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(region.Name, NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(region.Cities[c.City], NpgsqlDbType.Text, ct);
+            await writer.WriteAsync((short)c.Age, NpgsqlDbType.Smallint, ct);
+            await writer.WriteAsync(DemoDataSet.Genders[c.Gender], NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(DemoDataSet.Segments[c.Segment], NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(c.Loyalty ? """{"loyalty_member":true}""" : """{"loyalty_member":false}""", NpgsqlDbType.Jsonb, ct);
+            advance();
+        }
+        await writer.CompleteAsync(ct);
+    }
+
+    private static async Task CopyProductsAsync(NpgsqlConnection connection, DemoDataSet data, Action advance, CancellationToken ct)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(
+            "copy products (id, external_id, name, category, brand, price, attributes) from stdin (format binary)", ct);
+        for (var i = 0; i < data.Products.Length; i++)
+        {
+            var p = data.Products[i];
+            var category = data.Categories[p.Category];
+            await writer.StartRowAsync(ct);
+            await writer.WriteAsync((long)i + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync(ProductExternalId(i), NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(p.Name, NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(category.Name, NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(category.Brands[p.Brand], NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(p.Price, NpgsqlDbType.Numeric, ct);
+            await writer.WriteAsync(JsonSerializer.Serialize(new { colour = p.Colour }), NpgsqlDbType.Jsonb, ct);
+            advance();
+        }
+        await writer.CompleteAsync(ct);
+    }
+
+    private static async Task CopyOrdersAsync(NpgsqlConnection connection, DemoDataSet data, Action advance, CancellationToken ct)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(
+            "copy orders (id, external_id, customer_id, ordered_at, status) from stdin (format binary)", ct);
+        for (var i = 0; i < data.Orders.Count; i++)
+        {
+            var o = data.Orders[i];
+            await writer.StartRowAsync(ct);
+            await writer.WriteAsync((long)i + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync($"O{i + 1:D8}", NpgsqlDbType.Text, ct);
+            await writer.WriteAsync((long)o.Customer + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync(DateTime.UnixEpoch.AddSeconds(o.Time), NpgsqlDbType.TimestampTz, ct);
+            await writer.WriteAsync("completed", NpgsqlDbType.Text, ct);
+            advance();
+        }
+        await writer.CompleteAsync(ct);
+    }
+
+    private static async Task CopyOrderLinesAsync(NpgsqlConnection connection, DemoDataSet data, Action advance, CancellationToken ct)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(
+            "copy order_items (order_id, line_no, product_id, quantity, unit_price) from stdin (format binary)", ct);
+        var previousOrder = -1;
+        var lineNo = 0;
+        foreach (var line in data.Lines)
+        {
+            lineNo = line.Order == previousOrder ? lineNo + 1 : 1;
+            previousOrder = line.Order;
+            await writer.StartRowAsync(ct);
+            await writer.WriteAsync((long)line.Order + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync(lineNo, NpgsqlDbType.Integer, ct);
+            await writer.WriteAsync((long)line.Product + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync((int)line.Quantity, NpgsqlDbType.Integer, ct);
+            await writer.WriteAsync(line.UnitPrice, NpgsqlDbType.Numeric, ct);
+            advance();
+        }
+        await writer.CompleteAsync(ct);
+    }
+
+    private static async Task CopyInteractionsAsync(NpgsqlConnection connection, DemoDataSet data, Action advance, CancellationToken ct)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(
+            "copy interactions (user_id, item_id, event_type, event_value, occurred_at, order_id) from stdin (format binary)", ct);
+        foreach (var line in data.Lines)
+        {
+            var order = data.Orders[line.Order];
+            await writer.StartRowAsync(ct);
+            await writer.WriteAsync((long)order.Customer + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync((long)line.Product + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync("purchase", NpgsqlDbType.Text, ct);
+            await writer.WriteAsync((float)line.Quantity, NpgsqlDbType.Real, ct);
+            await writer.WriteAsync(DateTime.UnixEpoch.AddSeconds(order.Time), NpgsqlDbType.TimestampTz, ct);
+            await writer.WriteAsync((long)line.Order + 1, NpgsqlDbType.Bigint, ct);
+            advance();
+        }
+        foreach (var view in data.Views)
+        {
+            await writer.StartRowAsync(ct);
+            await writer.WriteAsync((long)view.Customer + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync((long)view.Product + 1, NpgsqlDbType.Bigint, ct);
+            await writer.WriteAsync("view", NpgsqlDbType.Text, ct);
+            await writer.WriteAsync(1f, NpgsqlDbType.Real, ct);
+            await writer.WriteAsync(DateTime.UnixEpoch.AddSeconds(view.Time), NpgsqlDbType.TimestampTz, ct);
+            await writer.WriteNullAsync(ct);
+            advance();
+        }
+        await writer.CompleteAsync(ct);
+    }
+}

@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text.Json;
+using Recs.Services.Ingestion;
+
+namespace Recs.Dashboard.Cli;
+
+/// <summary>A verb and its options, e.g. <c>seed --scale benchmark</c>.</summary>
+public sealed record Verb(string Name, IReadOnlyDictionary<string, string> Options)
+{
+    public string? Get(string key) => Options.TryGetValue(key, out var v) ? v : null;
+
+    public int GetInt(string key, int fallback)
+    {
+        var raw = Get(key);
+        if (raw is null)
+            return fallback;
+        return int.TryParse(raw.Replace("_", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0
+            ? v
+            : throw new CommandLineException($"--{key} must be a non-negative whole number, not '{raw}'.");
+    }
+}
+
+public sealed class CommandLineException : Exception
+{
+    public CommandLineException(string message) : base(message) { }
+
+    public CommandLineException() { }
+
+    public CommandLineException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
+public static class CommandLine
+{
+    private static readonly string[] Verbs = ["seed", "help"];
+
+    // Options the web host itself reads; they may precede or follow a verb.
+    private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
+
+    public static Verb? FindVerb(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith('-'))
+            return null;
+        if (!Verbs.Contains(args[0]))
+            throw new CommandLineException($"Unknown command '{args[0]}'. Commands: {string.Join(", ", Verbs)}.");
+        var options = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 1; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+                throw new CommandLineException($"Unexpected argument '{args[i]}': options look like --name value.");
+            var key = args[i][2..];
+            var eq = key.IndexOf('=', StringComparison.Ordinal);
+            if (eq >= 0)
+                options[key[..eq]] = key[(eq + 1)..];
+            else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                options[key] = args[++i];
+            else
+                options[key] = "true";
+        }
+        return new Verb(args[0], options);
+    }
+
+    public static int PrintHelp()
+    {
+        Console.WriteLine("""
+            Recs — self-hosted recommendations with an analytics dashboard.
+
+            dotnet run --project Dashboard                 start the dashboard (http://localhost:5000)
+            dotnet run --project Dashboard -- seed [opts]  fill an empty database with generated demo data
+                --scale demo|benchmark   demo: 5,000 customers / 1,000 products / 100,000 order lines (default);
+                                         benchmark: 1,000,000 / 50,000 / 20,000,000
+                --customers N --products N --order-lines N --seed N   override the scale
+            Configuration keys (appsettings.json, environment Database__DataDirectory=..., or --Database:DataDirectory=...):
+                ConnectionStrings:Recs, Database:DataDirectory, Database:BinDirectory, Database:Port, Database:Name,
+                Database:StartTimeoutSeconds, Database:ServerSettings:<name>, DemoData:Enabled, DemoData:Customers,
+                DemoData:Products, DemoData:OrderLines, DemoData:Seed, DemoData:LastMonth
+            """);
+        return 0;
+    }
+
+    public static async Task<int> RunAsync(Verb verb, IServiceProvider services, TextWriter stdout, TextWriter stderr)
+    {
+        switch (verb.Name)
+        {
+            case "seed":
+                return await SeedAsync(verb, services, stdout, stderr);
+            default:
+                return PrintHelp();
+        }
+    }
+
+    private static async Task<int> SeedAsync(Verb verb, IServiceProvider services, TextWriter stdout, TextWriter stderr)
+    {
+        var time = services.GetRequiredService<TimeProvider>();
+        var configured = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DemoDataOptions>>().Value.ToSpec(time);
+        var spec = verb.Get("scale") switch
+        {
+            null or "demo" => configured,
+            "benchmark" => DemoDataSpec.Benchmark(configured.End),
+            var other => throw new CommandLineException($"--scale must be demo or benchmark, not '{other}'."),
+        };
+        spec = spec with
+        {
+            Customers = verb.GetInt("customers", spec.Customers),
+            Products = verb.GetInt("products", spec.Products),
+            OrderLines = verb.GetInt("order-lines", spec.OrderLines),
+            Seed = (ulong)verb.GetInt("seed", (int)spec.Seed),
+        };
+        if (spec.Products < 15 || spec.Customers < 1)
+            throw new CommandLineException("--products must be at least 15 (one per category) and --customers at least 1.");
+
+        var service = services.GetRequiredService<DemoDataService>();
+        var generated = System.Diagnostics.Stopwatch.StartNew();
+        var result = await service.GenerateAsync(spec, CancellationToken.None);
+        if (result is null)
+        {
+            await stderr.WriteLineAsync("Another process is preparing demo data in this database right now.");
+            return 1;
+        }
+        if (!result.Loaded)
+        {
+            await stderr.WriteLineAsync("The database already holds data; seed only fills an empty one (use a new Database:DataDirectory).");
+            return 1;
+        }
+        await stdout.WriteLineAsync(JsonSerializer.Serialize(new
+        {
+            customers = result.Customers,
+            products = result.Products,
+            orders = result.Orders,
+            order_lines = result.OrderLines,
+            interactions = result.Interactions,
+            total_seconds = Math.Round(generated.Elapsed.TotalSeconds, 2),
+            load_seconds = Math.Round(result.Elapsed.TotalSeconds, 2),
+            load_rows_per_second = Math.Round(result.RowsPerSecond),
+        }));
+        return 0;
+    }
+}

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Options;
+using MudBlazor.Services;
+using Recs.Dashboard.Cli;
+using Recs.Dashboard.Components;
+using Recs.Services;
+using Recs.Services.Data;
+
+namespace Recs.Dashboard;
+
+/// <summary>Everything Program.cs would otherwise spell out: registrations, the pipeline, endpoints, start-up.</summary>
+public static class RecsHostingExtensions
+{
+    public static WebApplicationBuilder AddRecsServices(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddRecsCore();
+        builder.Services.AddMudServices();
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        return builder;
+    }
+
+    public static WebApplication UseRecsPipeline(this WebApplication app)
+    {
+        if (!app.Environment.IsDevelopment())
+            app.UseExceptionHandler("/error", createScopeForErrors: true);
+        app.UseStatusCodePagesWithReExecute("/not-found");
+        app.UseAntiforgery();
+        app.MapStaticAssets();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        return app;
+    }
+
+    public static WebApplication MapRecsEndpoints(this WebApplication app)
+    {
+        app.MapGet("/healthz", async (RecsDatabase db, CancellationToken ct) =>
+        {
+            await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+            return Results.Ok(new { status = "ok", database = db.IsEmbedded ? "embedded" : "external" });
+        });
+        return app;
+    }
+
+    /// <summary>
+    /// Starts the database (the embedded cluster when no connection string is set) and migrates it, then runs
+    /// the web app or, when the first argument is a verb, that command. Stops the database on the way out.
+    /// A start-up problem the user can fix ends the process with one message and exit code 2.
+    /// </summary>
+    public static async Task<int> RunRecsAsync(this WebApplication app, string[] args)
+    {
+        RecsDatabase? database = null;
+        try
+        {
+            var verb = CommandLine.FindVerb(args);
+            if (verb is { Name: "help" })
+                return CommandLine.PrintHelp();
+            database = app.Services.GetRequiredService<RecsDatabase>();
+            await database.StartAsync(app.Lifetime.ApplicationStopping);
+            if (verb is not null)
+                return await CommandLine.RunAsync(verb, app.Services, Console.Out, Console.Error);
+            await app.RunAsync();
+            return 0;
+        }
+        catch (Exception e) when (e is DatabaseStartupException or OptionsValidationException or CommandLineException)
+        {
+            await Console.Error.WriteLineAsync($"Recs could not start: {e.Message}");
+            return 2;
+        }
+        finally
+        {
+            if (database is not null)
+                await database.StopAsync();
+        }
+    }
+}

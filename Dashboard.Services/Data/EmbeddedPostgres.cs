@@ -61,7 +61,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     public string? ServerVersion { get; private set; }
 
     public string ConnectionString(string? database = null) =>
-        $"Host={DataDirectory};Port={_settings.Port};Username={SuperUser};Database={database ?? _settings.Database};Pooling=true";
+        $"Host={DataDirectory};Port={_settings.Port};Username={SuperUser};Database={database ?? _settings.Database}";
 
     private static bool RunningAsRoot => Environment.UserName == "root";
 
@@ -124,7 +124,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     /// <summary>Creates the database if it does not exist yet.</summary>
     public async Task EnsureDatabaseAsync(string database, CancellationToken cancellationToken = default)
     {
-        await using var connection = new Npgsql.NpgsqlConnection(ConnectionString("postgres"));
+        await using var connection = new Npgsql.NpgsqlConnection(ConnectionString("postgres") + ";Pooling=false");
         await connection.OpenAsync(cancellationToken);
         await using var exists = new Npgsql.NpgsqlCommand("select 1 from pg_database where datname = $1", connection);
         exists.Parameters.AddWithValue(database);

@@ -15,6 +15,8 @@ public abstract class MudBunitContext : BunitContext, IAsyncLifetime
 {
     protected MudBunitContext()
     {
+        // Pages here query a real database; on a busy 2-core runner that can take longer than bUnit's 1 s default.
+        DefaultWaitTimeout = TimeSpan.FromSeconds(20);
         Services.AddMudServices();
         JSInterop.Mode = JSRuntimeMode.Loose;
     }

@@ -6,6 +6,25 @@ namespace Recs.Tests.Integration;
 public static class TestCluster
 {
     private static readonly Lazy<Task<EmbeddedPostgres>> Cluster = new(StartAsync);
+    private static readonly List<string> TempDirectories = [];
+
+    static TestCluster()
+    {
+        // One handler, in this order: stop the server, then delete the folders (a server whose folder is
+        // deleted under it keeps running and cannot be stopped with pg_ctl any more).
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            if (Cluster.IsValueCreated && Cluster.Value.IsCompletedSuccessfully)
+                Cluster.Value.Result.StopAsync().GetAwaiter().GetResult();
+            lock (TempDirectories)
+            {
+                foreach (var dir in TempDirectories)
+                {
+                    try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                }
+            }
+        };
+    }
 
     /// <summary>Durability off: a test cluster is thrown away, and fsync is most of the cost of DDL.</summary>
     public static readonly IReadOnlyDictionary<string, string> FastSettings = new Dictionary<string, string>
@@ -23,10 +42,8 @@ public static class TestCluster
     {
         var dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Environment.ProcessId}-{Guid.NewGuid():N}"[..Math.Min(48, prefix.Length + 30)]);
         Directory.CreateDirectory(dir);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        };
+        lock (TempDirectories)
+            TempDirectories.Add(dir);
         return dir;
     }
 
@@ -38,8 +55,6 @@ public static class TestCluster
             ServerSettings = FastSettings,
         });
         await cluster.StartAsync();
-        // Registered after the folder's clean-up, so it runs first: stop the server, then delete its folder.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.StopAsync().GetAwaiter().GetResult();
         return cluster;
     }
 }

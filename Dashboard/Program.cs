@@ -1,7 +1,7 @@
 using Recs.Dashboard;
 
-var builder = WebApplication.CreateBuilder(args);
-builder.AddRecsServices();
+var builder = WebApplication.CreateBuilder(RecsHostingExtensions.BuilderOptions(args));
+builder.AddRecsServices(args);
 
 var app = builder.Build();
 app.UseRecsPipeline();

@@ -10,8 +10,21 @@ namespace Recs.Dashboard;
 /// <summary>Everything Program.cs would otherwise spell out: registrations, the pipeline, endpoints, start-up.</summary>
 public static class RecsHostingExtensions
 {
-    public static WebApplicationBuilder AddRecsServices(this WebApplicationBuilder builder)
+    /// <summary>The content root is the app's own folder when it is started from elsewhere (so appsettings.json is found).</summary>
+    public static WebApplicationOptions BuilderOptions(string[] args) => new()
     {
+        Args = args,
+        ContentRootPath = File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json")) ? null : AppContext.BaseDirectory,
+    };
+
+    public static WebApplicationBuilder AddRecsServices(this WebApplicationBuilder builder, string[] args)
+    {
+        if (args.Length > 0 && !args[0].StartsWith('-'))
+        {
+            // A command's stdout is its result (JSON); logs go to stderr.
+            builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        }
         builder.Services.AddRecsCore();
         builder.Services.AddMudServices();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
@@ -52,6 +65,8 @@ public static class RecsHostingExtensions
             var verb = CommandLine.FindVerb(args);
             if (verb is { Name: "help" })
                 return CommandLine.PrintHelp();
+            if (verb is { Name: "evaluate" })
+                return await CommandLine.RunAsync(verb, app.Services, Console.Out, Console.Error);
             database = app.Services.GetRequiredService<RecsDatabase>();
             await database.StartAsync(app.Lifetime.ApplicationStopping);
             if (verb is not null)
@@ -59,9 +74,9 @@ public static class RecsHostingExtensions
             await app.RunAsync();
             return 0;
         }
-        catch (Exception e) when (e is DatabaseStartupException or OptionsValidationException or CommandLineException)
+        catch (Exception e) when (e is DatabaseStartupException or OptionsValidationException or CommandLineException or Recs.Services.Ingestion.InputFileException)
         {
-            await Console.Error.WriteLineAsync($"Recs could not start: {e.Message}");
+            await Console.Error.WriteLineAsync(e is DatabaseStartupException or OptionsValidationException ? $"Recs could not start: {e.Message}" : $"recs: {e.Message}");
             return 2;
         }
         finally

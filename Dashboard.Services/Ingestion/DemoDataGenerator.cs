@@ -1,3 +1,5 @@
+using Recs.Services.Engine;
+
 namespace Recs.Services.Ingestion;
 
 /// <summary>How much demo data to make, from which seed, over which 12 months.</summary>

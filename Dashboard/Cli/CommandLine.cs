@@ -32,7 +32,7 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "help"];
+    private static readonly string[] Verbs = ["seed", "evaluate", "help"];
 
     // Options the web host itself reads; they may precede or follow a verb.
     private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
@@ -70,6 +70,14 @@ public static class CommandLine
                 --scale demo|benchmark   demo: 5,000 customers / 1,000 products / 100,000 order lines (default);
                                          benchmark: 1,000,000 / 50,000 / 20,000,000
                 --customers N --products N --order-lines N --seed N   override the scale
+            dotnet run --project Dashboard -- evaluate --interactions FILE [opts]   offline evaluation, no database needed
+                --interactions FILE      AWS Personalize interactions CSV (USER_ID,ITEM_ID,EVENT_TYPE,EVENT_VALUE,TIMESTAMP), plain or .gz
+                --recipe NAME            popularity, similar-items, user-personalization, personalized-ranking, bpr
+                --split temporal|random-per-user|leave-last-out   --test-ratio 0.2   --k 10   --seed 42
+                --event-weights purchase=1,view=0.2   --allow-repeats   --validation-ratio 0.1 (0: no early stopping)
+                recipe hyperparameters: --factors --iterations --regularization --alpha --cg-steps (ALS),
+                --factors --epochs --learning-rate --regularization (bpr), --neighbours --shrink (similar-items)
+                prints one JSON object: metrics beside the popularity baseline on the same split, and the learning curve
             Configuration keys (appsettings.json, environment Database__DataDirectory=..., or --Database:DataDirectory=...):
                 ConnectionStrings:Recs, Database:DataDirectory, Database:BinDirectory, Database:Port, Database:Name,
                 Database:StartTimeoutSeconds, Database:ServerSettings:<name>, DemoData:Enabled, DemoData:Customers,
@@ -84,6 +92,8 @@ public static class CommandLine
         {
             case "seed":
                 return await SeedAsync(verb, services, stdout, stderr);
+            case "evaluate":
+                return await EvaluateCommand.RunAsync(verb, stdout);
             default:
                 return PrintHelp();
         }

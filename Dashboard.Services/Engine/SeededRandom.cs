@@ -1,4 +1,4 @@
-namespace Recs.Services.Ingestion;
+namespace Recs.Services.Engine;
 
 /// <summary>
 /// xoshiro256** seeded through SplitMix64: fast, and the same sequence for the same seed on every

@@ -1,0 +1,148 @@
+namespace Recs.Services.Engine;
+
+/// <summary>
+/// similar-items: item-to-item cosine over binarised co-occurrence with shrinkage,
+/// sim(i, j) = co(i, j) / (√(n_i · n_j) + shrink), where co(i, j) counts users who have both items and
+/// n_i users who have i. Keeps the top-M neighbours per item, with co(i, j) for display.
+/// A user's score for j is Σ over the user's items i of sim(i, j).
+/// </summary>
+public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) : Recommender
+{
+    public const string Name = "similar-items";
+
+    private int[] _neighbourStart = [];
+    private int[] _neighbour = [];
+    private float[] _similarity = [];
+    private int[] _together = [];
+    private CsrMatrix? _userItems;
+
+    public override string Recipe => Name;
+
+    public override IReadOnlyDictionary<string, object> Hyperparameters =>
+        new Dictionary<string, object> { ["neighbours"] = neighbours, ["shrink"] = shrink };
+
+    /// <summary>How many users have both items (0 when j is not among i's kept neighbours).</summary>
+    public int BoughtTogether(int i, int j)
+    {
+        for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
+            if (_neighbour[k] == j) return _together[k];
+        return 0;
+    }
+
+    public override void Fit(CsrMatrix userItems, FitOptions options)
+    {
+        Users = userItems.Rows;
+        Items = userItems.Columns;
+        _userItems = userItems;
+        var itemUsers = userItems.Transpose();
+        var m = Math.Min(neighbours, Math.Max(0, Items - 1));
+        var n = new int[Items];
+        for (var i = 0; i < Items; i++)
+            n[i] = itemUsers.RowLength(i);
+
+        var neighbour = new int[Items * m];
+        var similarity = new float[Items * m];
+        var together = new int[Items * m];
+        var counts = new int[Items];
+        var done = 0;
+        Parallel.For(0, Items, new ParallelOptions { CancellationToken = options.Cancellation },
+            () => (Co: new int[Items], Touched: new List<int>(), Scores: new float[256], TopItems: new int[m], TopScores: new float[m]),
+            (i, _, buffers) =>
+            {
+                var (co, touched, scores, topItems, topScores) = buffers;
+                foreach (var u in itemUsers.RowColumns(i))
+                {
+                    foreach (var j in userItems.RowColumns(u))
+                    {
+                        if (co[j]++ == 0)
+                            touched.Add(j);
+                    }
+                }
+                // Score only the items that co-occur (compactly, in first-touched order) instead of the whole catalogue.
+                if (scores.Length < touched.Count)
+                    scores = new float[touched.Count];
+                for (var t = 0; t < touched.Count; t++)
+                {
+                    var j = touched[t];
+                    scores[t] = j == i ? float.NegativeInfinity : co[j] / (MathF.Sqrt((float)n[i] * n[j]) + shrink);
+                }
+                var found = TopK.Select(scores.AsSpan(0, touched.Count), topItems, topScores);
+                for (var k = 0; k < found; k++)
+                {
+                    var j = touched[topItems[k]];
+                    neighbour[i * m + k] = j;
+                    similarity[i * m + k] = topScores[k];
+                    together[i * m + k] = co[j];
+                }
+                counts[i] = found;
+                foreach (var j in touched)
+                    co[j] = 0;
+                touched.Clear();
+                var d = Interlocked.Increment(ref done);
+                if (d % 1000 == 0)
+                    options.Progress?.Report(new EpochRecord(0, d / (double)Items, null, null, 0));
+                return (co, touched, scores, topItems, topScores);
+            },
+            _ => { });
+
+        // Compact to CSR form (items with fewer than M neighbours leave gaps otherwise).
+        _neighbourStart = new int[Items + 1];
+        for (var i = 0; i < Items; i++)
+            _neighbourStart[i + 1] = _neighbourStart[i] + counts[i];
+        _neighbour = new int[_neighbourStart[Items]];
+        _similarity = new float[_neighbour.Length];
+        _together = new int[_neighbour.Length];
+        for (var i = 0; i < Items; i++)
+        {
+            Array.Copy(neighbour, i * m, _neighbour, _neighbourStart[i], counts[i]);
+            Array.Copy(similarity, i * m, _similarity, _neighbourStart[i], counts[i]);
+            Array.Copy(together, i * m, _together, _neighbourStart[i], counts[i]);
+        }
+    }
+
+    public override void Score(int user, Span<float> scores)
+    {
+        scores.Clear();
+        if (_userItems is null || user >= _userItems.Rows)
+            return;
+        foreach (var i in _userItems.RowColumns(user))
+        {
+            for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
+                scores[_neighbour[k]] += _similarity[k];
+        }
+    }
+
+    public override int SimilarItems(int item, Span<int> items, Span<float> scores)
+    {
+        var start = _neighbourStart[item];
+        var count = Math.Min(items.Length, _neighbourStart[item + 1] - start);
+        _neighbour.AsSpan(start, count).CopyTo(items);
+        _similarity.AsSpan(start, count).CopyTo(scores);
+        return count;
+    }
+
+    public override void Save(BinaryWriter writer)
+    {
+        writer.Write(Users);
+        writer.Write(Items);
+        ArrayIo.Write(writer, _neighbourStart);
+        ArrayIo.Write(writer, _neighbour);
+        ArrayIo.Write(writer, _similarity);
+        ArrayIo.Write(writer, _together);
+        // Users' histories are needed to score: kept with the model.
+        ArrayIo.Write(writer, _userItems!.RowStart);
+        ArrayIo.Write(writer, _userItems.ColumnIndex);
+        ArrayIo.Write(writer, _userItems.Values);
+    }
+
+    public override void Load(BinaryReader reader)
+    {
+        Users = reader.ReadInt32();
+        Items = reader.ReadInt32();
+        _neighbourStart = ArrayIo.ReadInts(reader);
+        _neighbour = ArrayIo.ReadInts(reader);
+        _similarity = ArrayIo.ReadFloats(reader);
+        _together = ArrayIo.ReadInts(reader);
+        _userItems = new CsrMatrix(Users, Items, ArrayIo.ReadInts(reader), ArrayIo.ReadInts(reader), ArrayIo.ReadFloats(reader));
+    }
+}

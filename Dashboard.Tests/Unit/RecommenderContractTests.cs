@@ -1,0 +1,241 @@
+using Recs.Services.Engine;
+
+namespace Recs.Tests.Unit;
+
+/// <summary>
+/// The contract every recipe passes (after benfred/implicit's recommender_base_test): on block-structured data,
+/// where users of a block buy only that block's items, the held-out item of a user's own block outranks every
+/// item of the other block; similar items stay in the block; save/load keeps the scores; the seed fixes the model.
+/// </summary>
+public abstract class RecommenderContractTests
+{
+    protected abstract Recommender Create();
+
+    // 40 users, 20 items: users 0–19 buy items 0–9, users 20–39 buy 10–19; each user misses one item of its block.
+    // Block A's items are a little more popular (more repeat weight), so a non-personal model would fail block B.
+    protected static (CsrMatrix Train, int[] HeldOut) Blocks()
+    {
+        var users = new List<int>();
+        var items = new List<int>();
+        var weights = new List<float>();
+        var heldOut = new int[40];
+        for (var u = 0; u < 40; u++)
+        {
+            var block = u < 20 ? 0 : 10;
+            heldOut[u] = block + u % 10;
+            for (var i = block; i < block + 10; i++)
+            {
+                if (i == heldOut[u])
+                    continue;
+                users.Add(u);
+                items.Add(i);
+                weights.Add(block == 0 ? 2f : 1f);
+            }
+        }
+        return (CsrMatrix.FromTriples(40, 20, users.ToArray(), items.ToArray(), weights.ToArray()), heldOut);
+    }
+
+    [Fact]
+    public void Already_bought_items_are_left_out_unless_repeats_are_allowed()
+    {
+        var (train, _) = Blocks();
+        var model = Create();
+        model.Fit(train, new FitOptions { Seed = 3 });
+        var items = new int[20];
+
+        var n = model.Recommend(0, train.RowColumns(0), items, new float[20]);
+
+        Assert.DoesNotContain(items[..n], i => train.RowColumns(0).Contains(i));
+    }
+
+    [Fact]
+    public void Save_then_load_gives_the_same_scores()
+    {
+        var (train, _) = Blocks();
+        var model = Create();
+        model.Fit(train, new FitOptions { Seed = 3 });
+        var artifact = Recipes.Save(model, new Dictionary<string, string>(model.Hyperparameters.ToDictionary(h => h.Key.Replace('_', '-'), h => Convert.ToString(h.Value, System.Globalization.CultureInfo.InvariantCulture)!)));
+
+        var loaded = Recipes.Load(artifact);
+
+        Assert.Equal(model.Recipe, loaded.Recipe);
+        var a = new float[20];
+        var b = new float[20];
+        for (var u = 0; u < 40; u += 7)
+        {
+            model.Score(u, a);
+            loaded.Score(u, b);
+            Assert.Equal(a, b);
+        }
+    }
+
+    [Fact]
+    public void The_same_seed_gives_the_same_model()
+    {
+        var (train, _) = Blocks();
+        var first = Create();
+        var second = Create();
+        first.Fit(train, new FitOptions { Seed = 9 });
+        second.Fit(train, new FitOptions { Seed = 9 });
+
+        var a = new float[20];
+        var b = new float[20];
+        for (var u = 0; u < 40; u++)
+        {
+            first.Score(u, a);
+            second.Score(u, b);
+            Assert.Equal(a, b);
+        }
+    }
+}
+
+/// <summary>What every personalised recipe must also do on the block data.</summary>
+public abstract class PersonalisedRecommenderContractTests : RecommenderContractTests
+{
+    [Fact]
+    public void The_held_out_item_of_the_users_own_block_comes_first()
+    {
+        var (train, heldOut) = Blocks();
+        var model = Create();
+        model.Fit(train, new FitOptions { Seed = 3 });
+
+        var items = new int[5];
+        for (var u = 0; u < 40; u++)
+        {
+            var n = model.Recommend(u, train.RowColumns(u), items, new float[5]);
+            Assert.True(n >= 1, $"user {u} got no recommendations");
+            Assert.Equal(heldOut[u], items[0]);
+        }
+    }
+
+    [Fact]
+    public void Similar_items_of_a_personalised_model_stay_in_the_block()
+    {
+        var (train, _) = Blocks();
+        var model = Create();
+        model.Fit(train, new FitOptions { Seed = 3 });
+        var items = new int[3];
+
+        var n = model.SimilarItems(12, items, new float[3]);
+
+        Assert.True(n > 0);
+        Assert.All(items[..n], i => Assert.InRange(i, 10, 19));
+        Assert.DoesNotContain(12, items[..n]);
+    }
+}
+
+public sealed class PopularityContractTests : RecommenderContractTests
+{
+    protected override Recommender Create() => new PopularityRecommender();
+
+    [Fact]
+    public void Without_personal_signal_block_b_users_get_block_a_items_first()
+    {
+        var (train, _) = Blocks();
+        var model = Create();
+        model.Fit(train, new FitOptions());
+        var items = new int[1];
+
+        model.Recommend(30, train.RowColumns(30), items, new float[1]);
+
+        Assert.InRange(items[0], 0, 9);
+    }
+
+    [Fact]
+    public void Everyone_gets_the_items_most_users_have()
+    {
+        // Items 0 (3 users), 1 (2 users, one with a heavy weight), 2 (1 user).
+        var m = CsrMatrix.FromTriples(3, 3, [0, 1, 2, 0, 1, 2], [0, 0, 0, 1, 1, 2], [1, 1, 1, 1, 50, 1]);
+        var model = new PopularityRecommender { ExcludeSeen = false };
+        model.Fit(m, new FitOptions());
+        var items = new int[3];
+
+        model.Recommend(0, [], items, new float[3]);
+
+        Assert.Equal([0, 1, 2], items);
+    }
+}
+
+public sealed class ItemKnnContractTests : PersonalisedRecommenderContractTests
+{
+    protected override Recommender Create() => new ItemKnnRecommender(neighbours: 10, shrink: 1);
+
+    [Fact]
+    public void Cosine_with_shrinkage_and_co_counts_match_a_hand_computed_case()
+    {
+        // Users: u0 {0,1}, u1 {0,1}, u2 {0,2}. n0 = 3, n1 = 2, n2 = 1; co(0,1) = 2, co(0,2) = 1.
+        var m = CsrMatrix.FromTriples(3, 3, [0, 0, 1, 1, 2, 2], [0, 1, 0, 1, 0, 2], [1, 1, 1, 1, 1, 1]);
+        var model = new ItemKnnRecommender(neighbours: 2, shrink: 1);
+        model.Fit(m, new FitOptions());
+        var items = new int[2];
+        var scores = new float[2];
+
+        var n = model.SimilarItems(0, items, scores);
+
+        Assert.Equal(2, n);
+        Assert.Equal([1, 2], items);
+        Assert.Equal(2 / (MathF.Sqrt(3 * 2) + 1), scores[0], 5);
+        Assert.Equal(1 / (MathF.Sqrt(3 * 1) + 1), scores[1], 5);
+        Assert.Equal(2, model.BoughtTogether(0, 1));
+        Assert.Equal(1, model.BoughtTogether(0, 2));
+    }
+}
+
+public sealed class AlsContractTests : PersonalisedRecommenderContractTests
+{
+    protected override Recommender Create() => new AlsRecommender(factors: 8, iterations: 15, regularization: 0.01f, alpha: 5);
+
+    [Fact]
+    public void The_training_loss_does_not_increase_across_iterations()
+    {
+        var data = Recs.Services.Ingestion.DemoDataGenerator.Generate(new() { Customers = 600, Products = 150, OrderLines = 8_000, Seed = 4 });
+        var m = CsrMatrix.FromTriples(data.Customers.Length, data.Products.Length,
+            data.Lines.Select(l => data.Orders[l.Order].Customer).ToArray(), data.Lines.Select(l => l.Product).ToArray(),
+            data.Lines.Select(l => (float)l.Quantity).ToArray());
+        var model = new AlsRecommender(factors: 16, iterations: 10);
+
+        model.Fit(m, new FitOptions { Seed = 1 });
+
+        Assert.Equal(10, model.History.Count);
+        for (var k = 1; k < model.History.Count; k++)
+            Assert.True(model.History[k].TrainLoss <= model.History[k - 1].TrainLoss * (1 + 1e-6),
+                $"loss went up at iteration {k + 1}: {model.History[k - 1].TrainLoss} → {model.History[k].TrainLoss}");
+        Assert.True(model.History[^1].TrainLoss < model.History[0].TrainLoss);
+    }
+
+    [Fact]
+    public void Personalized_ranking_orders_a_given_list_by_the_users_scores()
+    {
+        var m = CsrMatrix.FromTriples(40, 20,
+            Enumerable.Range(0, 40).SelectMany(u => Enumerable.Range(u < 20 ? 0 : 10, 9).Select(_ => u)).ToArray(),
+            Enumerable.Range(0, 40).SelectMany(u => Enumerable.Range(u < 20 ? 0 : 10, 9)).ToArray(),
+            Enumerable.Repeat(1f, 360).ToArray());
+        var model = new AlsRecommender(factors: 8, iterations: 10, recipe: AlsRecommender.RankingName);
+        model.Fit(m, new FitOptions { Seed = 2 });
+
+        var ranked = model.Rank(25, [3, 15, 5, 999]);
+
+        Assert.Equal(15, ranked[0].Item);
+        Assert.Equal(999, ranked[^1].Item);
+        Assert.Equal(float.NegativeInfinity, ranked[^1].Score);
+    }
+}
+
+public sealed class BprContractTests : PersonalisedRecommenderContractTests
+{
+    protected override Recommender Create() => new BprRecommender(factors: 8, epochs: 60, learningRate: 0.1f, regularization: 0.001f);
+
+    [Fact]
+    public void Early_stopping_keeps_the_best_epoch_and_records_the_curve()
+    {
+        var train = CsrMatrix.FromTriples(4, 4, [0, 1, 2, 3], [0, 1, 2, 3], [1, 1, 1, 1]);
+        var scores = new Queue<double>([0.1, 0.3, 0.2, 0.25, 0.2, 0.1, 0.05]);
+        var model = new BprRecommender(factors: 4, epochs: 7);
+
+        model.Fit(train, new FitOptions { Seed = 1, Patience = 3, ValidationNdcg = _ => scores.Dequeue() });
+
+        Assert.Equal(2, model.BestEpoch);
+        Assert.Equal(5, model.History.Count); // stopped three epochs after the best
+        Assert.Equal([0.1, 0.3, 0.2, 0.25, 0.2], model.History.Select(h => h.ValidationNdcg!.Value));
+    }
+}

@@ -24,6 +24,7 @@ public static class RecsHostingExtensions
             // A command's stdout is its result (JSON); logs go to stderr.
             builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
             builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Error);
         }
         builder.Services.AddRecsCore();
         builder.Services.AddMudServices();

@@ -4,6 +4,7 @@ using Recs.Services.Analytics;
 using Recs.Services.Data;
 using Recs.Services.Ingestion;
 using Recs.Services.Jobs;
+using Recs.Services.Training;
 
 namespace Recs.Services;
 
@@ -21,6 +22,15 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<DemoDataService>();
         services.AddHostedService(sp => sp.GetRequiredService<DemoDataService>());
         services.AddSingleton<OverviewService>();
+        services.AddOptions<TrainingOptions>().BindConfiguration(TrainingOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.EventWeights.Count > 0 && o.EventWeights.Values.All(w => w >= 0 && float.IsFinite(w)) && o.EventWeights.Values.Any(w => w > 0),
+                "Training:EventWeights must give at least one event type a positive weight, and none a negative one.")
+            .ValidateOnStart();
+        services.AddSingleton<ModelRegistry>();
+        services.AddSingleton<BatchInference>();
+        services.AddSingleton<TrainingService>();
+        services.AddSingleton<BatchRefreshService>();
+        services.AddHostedService(sp => sp.GetRequiredService<BatchRefreshService>());
         return services;
     }
 }

@@ -68,7 +68,8 @@ public sealed class DemoDataSet
 /// follow a power law in popularity; each item belongs to a small bundle of items that are bought
 /// together (some bundles pair with a bundle of another category, like a tent with sleeping bags).
 /// Customers take their region's taste, shifted by age (the young buy electronics and fashion, the old
-/// garden and health) and by their own whims; their segment bends them towards cheap or dear items.
+/// garden and health) and by their own whims; their segment bends them towards cheap or dear items, and
+/// each has a favourite brand in every category, from which half of their new picks there come.
 /// Some customers buy much more than others (log-normal activity). Over twelve months they place orders
 /// whose number follows the season (Christmas peak, garden in spring and summer, toys in December);
 /// each order has one or more items, often a bundle mate of an item in it, and often an item they
@@ -77,6 +78,9 @@ public sealed class DemoDataSet
 /// </summary>
 public static class DemoDataGenerator
 {
+    /// <summary>Share of a customer's new picks in a category that come from their favourite brand there.</summary>
+    private const double BrandLoyalty = 0.5;
+
     private static readonly double[] MonthWeight = [0.8, 0.75, 0.85, 0.9, 0.95, 0.9, 0.85, 0.85, 0.95, 1.05, 1.4, 1.7];
 
     private static readonly DemoRegion[] AllRegions =
@@ -238,6 +242,22 @@ public static class DemoDataGenerator
             tables[i, s, k] = SeededRandom.Cumulative(weights);
         }
 
+        // The same per (region, segment, category, brand): brand-loyal picks come from these.
+        var brandTables = new double[r, 3, c][][];
+        var byCategoryBrand = new int[c][][];
+        for (var k = 0; k < c; k++)
+        {
+            var brands = categories[k].Brands.Length;
+            byCategoryBrand[k] = Enumerable.Range(0, brands).Select(b => byCategory[k].Where(p => products[p].Brand == b).ToArray()).ToArray();
+            for (var i = 0; i < r; i++)
+            for (var s = 0; s < 3; s++)
+            {
+                var exponent = s switch { 0 => -0.6, 1 => 0.0, _ => 0.6 };
+                brandTables[i, s, k] = byCategoryBrand[k].Select(list => SeededRandom.Cumulative(list.Select(p =>
+                    popularity[p] * Math.Pow((double)products[p].Price / medianPrice[k], exponent) * (favouriteSet[i].Contains(p) ? 8.0 : 1.0)).ToArray())).ToArray();
+            }
+        }
+
         // The 12 months of the window, weighted by season and length.
         var monthStarts = Enumerable.Range(0, 13).Select(m => spec.Start.AddMonths(m)).ToArray();
         var monthCumulative = SeededRandom.Cumulative(Enumerable.Range(0, 12)
@@ -270,6 +290,7 @@ public static class DemoDataGenerator
         var history = new List<int>();
         var basket = new List<(int Product, short Quantity)>();
         var customerTaste = new double[c];
+        var favouriteBrand = new int[c];
         var monthTaste = new double[c];
         var times = new List<long>();
         var startSeconds = new DateTimeOffset(spec.Start).ToUnixTimeSeconds();
@@ -284,6 +305,8 @@ public static class DemoDataGenerator
             for (var k = 0; k < c; k++)
                 customerTaste[k] = taste[cu.Region][k] * Math.Exp(categories[k].Youth * youth) * rng.LogNormal(0, 0.7);
             customerTaste[rng.Next(c)] *= 3.0;
+            for (var k = 0; k < c; k++)
+                favouriteBrand[k] = rng.Next(categories[k].Brands.Length);
 
             var orderCount = rng.Poisson(ordersPerCustomer * activity[u] / meanActivity);
             times.Clear();
@@ -311,6 +334,8 @@ public static class DemoDataGenerator
                     var k = rng.Pick(categoryCumulative);
                     if (history.Count > 0 && rng.NextDouble() < categories[k].RepeatRate)
                         product = history[rng.Next(history.Count)];
+                    else if (rng.NextDouble() < BrandLoyalty && byCategoryBrand[k][favouriteBrand[k]].Length > 0)
+                        product = byCategoryBrand[k][favouriteBrand[k]][rng.Pick(brandTables[cu.Region, cu.Segment, k][favouriteBrand[k]])];
                     else
                         product = byCategory[k][rng.Pick(tables[cu.Region, cu.Segment, k])];
                     AddToBasket(basket, product, (short)(1 + rng.Geometric(categories[products[product].Category].Name == "Grocery" ? 0.5 : 0.8)));

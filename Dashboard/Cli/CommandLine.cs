@@ -32,7 +32,7 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "evaluate", "help"];
+    private static readonly string[] Verbs = ["seed", "train", "batch", "evaluate", "help"];
 
     // Options the web host itself reads; they may precede or follow a verb.
     private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
@@ -70,6 +70,10 @@ public static class CommandLine
                 --scale demo|benchmark   demo: 5,000 customers / 1,000 products / 100,000 order lines (default);
                                          benchmark: 1,000,000 / 50,000 / 20,000,000
                 --customers N --products N --order-lines N --seed N   override the scale
+            dotnet run --project Dashboard -- train [opts]      train, evaluate against popularity, register, promote if better, refresh the cache
+                --recipe NAME --split temporal --test-ratio 0.2 --seed 42 --from 2026-01-01 --to 2026-11-01 --no-promote
+                plus the recipe's hyperparameters (as for evaluate)
+            dotnet run --project Dashboard -- batch             refresh the serving cache from the champion model
             dotnet run --project Dashboard -- evaluate --interactions FILE [opts]   offline evaluation, no database needed
                 --interactions FILE      AWS Personalize interactions CSV (USER_ID,ITEM_ID,EVENT_TYPE,EVENT_VALUE,TIMESTAMP), plain or .gz
                 --recipe NAME            popularity, similar-items, user-personalization, personalized-ranking, bpr
@@ -92,6 +96,10 @@ public static class CommandLine
         {
             case "seed":
                 return await SeedAsync(verb, services, stdout, stderr);
+            case "train":
+                return await TrainCommands.TrainAsync(verb, services, stdout);
+            case "batch":
+                return await TrainCommands.BatchAsync(services, stdout);
             case "evaluate":
                 return await EvaluateCommand.RunAsync(verb, stdout);
             default:

@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Dapper;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+using Recs.Services.Engine;
+using Recs.Services.Jobs;
+
+namespace Recs.Services.Training;
+
+public sealed record BatchResult(string Version, int Users, int Products, TimeSpan Elapsed)
+{
+    public double UsersPerSecond => Elapsed.TotalSeconds > 0 ? Users / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>
+/// Fills the serving cache from the champion: top-N for every user with history and similar items for every
+/// product, stamped with the model version. Each table is replaced in one transaction (delete, then COPY):
+/// under PostgreSQL's MVCC a reader sees the whole old cache until the commit and the whole new one after,
+/// never an empty, half-written or mixed one.
+/// </summary>
+public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry registry, JobService jobs,
+    IOptions<TrainingOptions> options, TimeProvider time, ILogger<BatchInference> logger)
+{
+    public const string JobKind = "batch-inference";
+    private const int Chunk = 4096;
+
+    /// <summary>Runs as a job for the current champion; null when a batch job is already running.</summary>
+    public async Task<BatchResult?> RunForChampionAsync(string requestedBy, CancellationToken cancellationToken = default)
+    {
+        var champion = await registry.ChampionAsync(cancellationToken)
+            ?? throw new InvalidOperationException("There is no champion model yet: train one and promote it first.");
+        var job = await jobs.TryStartAsync(JobKind, new { version = champion.Version }, requestedBy, cancellationToken);
+        if (job is null)
+            return null;
+        try
+        {
+            var artifact = await registry.LoadArtifactAsync(champion.Version, cancellationToken)
+                ?? throw new InvalidOperationException($"Model {champion.Version} has no artifact.");
+            var result = await WriteAsync(artifact, champion.Version,
+                new InlineProgress<(double, string)>(p => _ = jobs.ReportAsync(job, p.Item1, p.Item2, CancellationToken.None)), cancellationToken);
+            await jobs.FinishAsync(job, JobStatus.Succeeded,
+                $"Cached {result.Users:N0} users and {result.Products:N0} products from {result.Version} in {result.Elapsed.TotalSeconds:F1} s", result);
+            return result;
+        }
+        catch (OperationCanceledException)
+        {
+            await jobs.FinishAsync(job, JobStatus.Cancelled, "Cancelled; the previous cache is untouched");
+            throw;
+        }
+        catch (Exception e)
+        {
+            await jobs.FinishAsync(job, JobStatus.Failed, "Batch inference failed; the previous cache is untouched", error: e.Message);
+            throw;
+        }
+    }
+
+    /// <summary>Computes and writes both cache tables for a model.</summary>
+    public async Task<BatchResult> WriteAsync(ModelArtifact artifact, string version, IProgress<(double, string)>? progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var model = artifact.Model;
+        var topN = options.Value.TopN;
+        progress?.Report((0.02, "reading purchase histories"));
+        var seen = await SeenItemsAsync(artifact, cancellationToken);
+        var now = time.GetUtcNow().UtcDateTime;
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            await connection.ExecuteAsync("delete from offline_user_recommendations", transaction: transaction);
+            var users = Enumerable.Range(0, Math.Min(model.Users, artifact.UserIds.Length)).Where(u => seen.RowLength(u) > 0).ToArray();
+            using (var writer = await connection.BeginBinaryImportAsync(
+                "copy offline_user_recommendations (user_id, recommendations, model_version, updated_at) from stdin (format binary)", cancellationToken))
+            {
+                for (var start = 0; start < users.Length; start += Chunk)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var block = users.AsSpan(start, Math.Min(Chunk, users.Length - start)).ToArray();
+                    var json = new string[block.Length];
+                    Parallel.For(0, block.Length, () => (Items: new int[topN], Scores: new float[topN]), (k, _, b) =>
+                    {
+                        var n = model.Recommend(block[k], seen.RowColumns(block[k]), b.Items, b.Scores);
+                        json[k] = ToJson(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
+                        return b;
+                    }, _ => { });
+                    for (var k = 0; k < block.Length; k++)
+                    {
+                        await writer.StartRowAsync(cancellationToken);
+                        await writer.WriteAsync(artifact.UserIds[block[k]], NpgsqlDbType.Bigint, cancellationToken);
+                        await writer.WriteAsync(json[k], NpgsqlDbType.Jsonb, cancellationToken);
+                        await writer.WriteAsync(version, NpgsqlDbType.Text, cancellationToken);
+                        await writer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken);
+                    }
+                    progress?.Report((0.05 + 0.75 * (start + block.Length) / Math.Max(1, users.Length), $"recommendations for {start + block.Length:N0} of {users.Length:N0} users"));
+                }
+                await writer.CompleteAsync(cancellationToken);
+            }
+            await transaction.CommitAsync(cancellationToken);
+            logger.LogInformation("Cached recommendations for {Users} users from {Version}", users.Length, version);
+        }
+
+        var items = Math.Min(model.Items, artifact.ItemIds.Length);
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            await connection.ExecuteAsync("delete from offline_similar_items", transaction: transaction);
+            using (var writer = await connection.BeginBinaryImportAsync(
+                "copy offline_similar_items (product_id, similar_products, model_version, updated_at) from stdin (format binary)", cancellationToken))
+            {
+                for (var start = 0; start < items; start += Chunk)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var count = Math.Min(Chunk, items - start);
+                    var json = new string[count];
+                    Parallel.For(0, count, () => (Items: new int[topN], Scores: new float[topN]), (k, _, b) =>
+                    {
+                        var n = model.SimilarItems(start + k, b.Items, b.Scores);
+                        json[k] = ToJson(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
+                        return b;
+                    }, _ => { });
+                    for (var k = 0; k < count; k++)
+                    {
+                        await writer.StartRowAsync(cancellationToken);
+                        await writer.WriteAsync(artifact.ItemIds[start + k], NpgsqlDbType.Bigint, cancellationToken);
+                        await writer.WriteAsync(json[k], NpgsqlDbType.Jsonb, cancellationToken);
+                        await writer.WriteAsync(version, NpgsqlDbType.Text, cancellationToken);
+                        await writer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken);
+                    }
+                    progress?.Report((0.8 + 0.2 * (start + count) / Math.Max(1, items), $"similar items for {start + count:N0} of {items:N0} products"));
+                }
+                await writer.CompleteAsync(cancellationToken);
+            }
+            await transaction.CommitAsync(cancellationToken);
+        }
+        var result = new BatchResult(version, seenUsers(seen, model.Users), items, clock.Elapsed);
+        logger.LogInformation("Batch inference of {Version}: {Users} users, {Items} products in {Seconds:F1} s", version, result.Users, items, clock.Elapsed.TotalSeconds);
+        return result;
+
+        static int seenUsers(CsrMatrix m, int limit)
+        {
+            var n = 0;
+            for (var u = 0; u < Math.Min(limit, m.Rows); u++)
+                if (m.RowLength(u) > 0) n++;
+            return n;
+        }
+    }
+
+    /// <summary>Each model user's items from the current interactions (what "already bought" means at serving time).</summary>
+    private async Task<CsrMatrix> SeenItemsAsync(ModelArtifact artifact, CancellationToken cancellationToken)
+    {
+        var userIndex = new Dictionary<long, int>(artifact.UserIds.Length);
+        for (var u = 0; u < artifact.UserIds.Length; u++) userIndex[artifact.UserIds[u]] = u;
+        var itemIndex = new Dictionary<long, int>(artifact.ItemIds.Length);
+        for (var i = 0; i < artifact.ItemIds.Length; i++) itemIndex[artifact.ItemIds[i]] = i;
+
+        var types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray();
+        var users = new List<int>();
+        var items = new List<int>();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("select user_id, item_id from interactions where event_type = any(@types)", connection) { CommandTimeout = 0 };
+        command.Parameters.AddWithValue("types", types);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (userIndex.TryGetValue(reader.GetInt64(0), out var u) && itemIndex.TryGetValue(reader.GetInt64(1), out var i))
+            {
+                users.Add(u);
+                items.Add(i);
+            }
+        }
+        return CsrMatrix.FromTriples(artifact.UserIds.Length, artifact.ItemIds.Length, users.ToArray(), items.ToArray(), Enumerable.Repeat(1f, users.Count).ToArray());
+    }
+
+    /// <summary>[{"product_id": 12, "score": 0.93}, ...] with database product ids.</summary>
+    public static string ToJson(ReadOnlySpan<int> items, ReadOnlySpan<float> scores, long[] itemIds)
+    {
+        var json = new StringBuilder(items.Length * 40 + 2).Append('[');
+        for (var k = 0; k < items.Length; k++)
+        {
+            if (k > 0) json.Append(',');
+            json.Append(CultureInfo.InvariantCulture, $"{{\"product_id\":{itemIds[items[k]]},\"score\":{Math.Round(scores[k], 6).ToString("R", CultureInfo.InvariantCulture)}}}");
+        }
+        return json.Append(']').ToString();
+    }
+}

@@ -1,0 +1,175 @@
+using System.Text.Json;
+using Dapper;
+using Npgsql;
+
+namespace Recs.Services.Training;
+
+public static class ModelStatus
+{
+    public const string Training = "training";
+    public const string Challenger = "challenger";
+    public const string Champion = "champion";
+    public const string Failed = "failed";
+    public const string Archived = "archived";
+}
+
+/// <summary>A model version as the registry lists it (the artifact is read separately: it can be large).</summary>
+public sealed record ModelVersion(
+    long Id, string Version, string Recipe, string Status, string Hyperparameters, long Seed, string DataFingerprint,
+    string? Metrics, string? BaselineMetrics, string? History, long? DurationMs, string? Error,
+    DateTime CreatedAt, DateTime? TrainedAt, DateTime? PromotedAt)
+{
+    /// <summary>A figure from the metrics (e.g. "ndcg@10"), or null.</summary>
+    public double? Metric(string name) => Read(Metrics, name);
+
+    public double? BaselineMetric(string name) => Read(BaselineMetrics, name);
+
+    private static double? Read(string? json, string name)
+    {
+        if (json is null)
+            return null;
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+    }
+}
+
+/// <summary>
+/// Every training run becomes a version: semantic version MAJOR.MINOR.PATCH where MAJOR is the artifact format,
+/// MINOR moves when the data the model saw changes (its fingerprint), PATCH counts runs on the same data.
+/// One champion at a time (a partial unique index); promoting archives the previous one.
+/// </summary>
+public sealed class ModelRegistry(NpgsqlDataSource dataSource, TimeProvider time)
+{
+    private const string Columns = """
+        id as Id, version as Version, recipe as Recipe, status as Status, hyperparameters::text as Hyperparameters, seed as Seed,
+        data_fingerprint::text as DataFingerprint, metrics::text as Metrics, baseline_metrics::text as BaselineMetrics,
+        history::text as History, duration_ms as DurationMs, error as Error, created_at as CreatedAt, trained_at as TrainedAt,
+        promoted_at as PromotedAt
+        """;
+
+    /// <summary>Creates a version in status training and returns it.</summary>
+    public async Task<ModelVersion> BeginAsync(string recipe, object hyperparameters, ulong seed, object fingerprint, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Serialise version numbering across instances.
+        await connection.ExecuteAsync("select pg_advisory_xact_lock(7265110003)", transaction: transaction);
+        var fingerprintJson = JsonSerializer.Serialize(fingerprint);
+        var last = await connection.QuerySingleOrDefaultAsync<(string Version, string Fingerprint)?>(
+            "select version, data_fingerprint::text from model_versions order by id desc limit 1", transaction: transaction);
+        var version = NextVersion(last?.Version, last is { } l && SameData(l.Fingerprint, fingerprintJson));
+        var sql = $"""
+            insert into model_versions (version, recipe, status, hyperparameters, seed, data_fingerprint, created_at)
+            values (@version, @recipe, 'training', @hyperparameters::jsonb, @seed, @fingerprint::jsonb, @now)
+            returning {Columns}
+            """;
+        var created = await connection.QuerySingleAsync<ModelVersion>(sql, new
+        {
+            version, recipe, hyperparameters = JsonSerializer.Serialize(hyperparameters), seed = (long)seed,
+            fingerprint = fingerprintJson, now = time.GetUtcNow().UtcDateTime,
+        }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return created;
+    }
+
+    internal static string NextVersion(string? last, bool sameData)
+    {
+        if (last is null)
+            return "1.0.0";
+        var parts = last.Split('.').Select(int.Parse).ToArray();
+        return sameData ? $"{parts[0]}.{parts[1]}.{parts[2] + 1}" : $"{parts[0]}.{parts[1] + 1}.0";
+    }
+
+    // Same data = same window and counts; the split may differ (it is about evaluation, not the data).
+    private static bool SameData(string a, string b)
+    {
+        using var da = JsonDocument.Parse(a);
+        using var db = JsonDocument.Parse(b);
+        foreach (var key in new[] { "from", "to", "users", "items", "interactions", "first", "last" })
+        {
+            var va = da.RootElement.TryGetProperty(key, out var x) ? x.ToString() : null;
+            var vb = db.RootElement.TryGetProperty(key, out var y) ? y.ToString() : null;
+            if (va != vb)
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>Records a finished training run: metrics beside the baseline's, the curve, and the artifact; status challenger.</summary>
+    public async Task<ModelVersion> CompleteAsync(long id, object metrics, object baseline, object history, object fingerprint, TimeSpan duration, byte[] artifact)
+    {
+        var sql = $"""
+            update model_versions set status = 'challenger', metrics = @metrics::jsonb, baseline_metrics = @baseline::jsonb,
+                history = @history::jsonb, data_fingerprint = @fingerprint::jsonb, duration_ms = @duration, artifact = @artifact, trained_at = @now
+            where id = @id
+            returning {Columns}
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleAsync<ModelVersion>(sql, new
+        {
+            id, metrics = JsonSerializer.Serialize(metrics), baseline = JsonSerializer.Serialize(baseline), history = JsonSerializer.Serialize(history),
+            fingerprint = JsonSerializer.Serialize(fingerprint), duration = (long)duration.TotalMilliseconds, artifact, now = time.GetUtcNow().UtcDateTime,
+        });
+    }
+
+    public async Task FailAsync(long id, string error)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync("update model_versions set status = 'failed', error = @error where id = @id and status = 'training'", new { id, error });
+    }
+
+    /// <summary>Marks versions stuck in training (their process died) as failed; returns how many.</summary>
+    public async Task<int> FailAbandonedAsync(TimeSpan olderThan, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteAsync(
+            "update model_versions set status = 'failed', error = 'abandoned: the process training it stopped' where status = 'training' and created_at < @cutoff",
+            new { cutoff = time.GetUtcNow().UtcDateTime - olderThan });
+    }
+
+    /// <summary>Makes a version the champion and archives the previous champion, in one transaction.</summary>
+    public async Task<ModelVersion> PromoteAsync(string version, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var target = await connection.QuerySingleOrDefaultAsync<ModelVersion>(
+            $"select {Columns} from model_versions where version = @version for update", new { version }, transaction)
+            ?? throw new KeyNotFoundException($"There is no model version {version}.");
+        if (target.Status is ModelStatus.Training or ModelStatus.Failed)
+            throw new InvalidOperationException($"Version {version} is {target.Status} and cannot be promoted.");
+        if (target.Status == ModelStatus.Champion)
+            return target;
+        await connection.ExecuteAsync("update model_versions set status = 'archived' where status = 'champion'", transaction: transaction);
+        var promoted = await connection.QuerySingleAsync<ModelVersion>(
+            $"update model_versions set status = 'champion', promoted_at = @now where id = @id returning {Columns}",
+            new { id = target.Id, now = time.GetUtcNow().UtcDateTime }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return promoted;
+    }
+
+    public async Task<ModelVersion?> ChampionAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ModelVersion>($"select {Columns} from model_versions where status = 'champion'");
+    }
+
+    public async Task<ModelVersion?> GetAsync(string version, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ModelVersion>($"select {Columns} from model_versions where version = @version", new { version });
+    }
+
+    public async Task<IReadOnlyList<ModelVersion>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<ModelVersion>($"select {Columns} from model_versions order by id desc")).ToList();
+    }
+
+    public async Task<ModelArtifact?> LoadArtifactAsync(string version, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var bytes = await connection.QuerySingleOrDefaultAsync<byte[]?>(
+            new CommandDefinition("select artifact from model_versions where version = @version", new { version }, commandTimeout: 0, cancellationToken: cancellationToken));
+        return bytes is null ? null : ModelArtifact.FromBytes(bytes);
+    }
+}

@@ -1,0 +1,20 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Recs.Services.Training;
+
+/// <summary>The <c>Training</c> configuration section.</summary>
+public sealed class TrainingOptions
+{
+    public const string Section = "Training";
+
+    /// <summary>Weight of each event type in the interaction matrix; types not listed weigh 0 (ignored).</summary>
+    public Dictionary<string, float> EventWeights { get; set; } = new() { ["purchase"] = 1f, ["add-to-cart"] = 0.5f, ["view"] = 0.1f };
+
+    /// <summary>How many recommendations batch inference writes per user and similar items per product.</summary>
+    [Range(1, 500, ErrorMessage = "Training:TopN must be between 1 and 500.")]
+    public int TopN { get; set; } = 25;
+
+    /// <summary>Hours between scheduled refreshes of the serving cache (0 = never on a schedule).</summary>
+    [Range(0, 24 * 30, ErrorMessage = "Training:BatchRefreshHours must be between 0 and 720.")]
+    public double BatchRefreshHours { get; set; } = 6;
+}

@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using Recs.Services.Engine;
+using Recs.Services.Jobs;
+using Recs.Services.Training;
+
+namespace Recs.Tests.Integration;
+
+/// <summary>The training job, registry and batch inference against a real database with demo data.</summary>
+public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDatabaseFixture>, IAsyncLifetime
+{
+    private ServiceProvider _services = null!;
+
+    private static readonly Dictionary<string, string> SmallAls = new() { ["factors"] = "8", ["iterations"] = "5" };
+
+    public Task InitializeAsync()
+    {
+        _services = TestServices.Create(db.ConnectionString);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _services.DisposeAsync();
+
+    private TrainingService Training => _services.GetRequiredService<TrainingService>();
+
+    private ModelRegistry Registry => _services.GetRequiredService<ModelRegistry>();
+
+    [Fact]
+    public async Task A_training_run_registers_a_version_with_everything_needed_to_reproduce_and_serve_it()
+    {
+        var outcome = await Training.RunNowAsync(new TrainingRequest { Recipe = AlsRecommender.Name, Hyperparameters = SmallAls, Seed = 5 });
+
+        var v = outcome.Version;
+        Assert.Matches(@"^\d+\.\d+\.\d+$", v.Version);
+        Assert.Equal(AlsRecommender.Name, v.Recipe);
+        Assert.Equal(5, v.Seed);
+        Assert.Contains("\"factors\": \"8\"", v.Hyperparameters, StringComparison.Ordinal);
+        Assert.Contains("\"split\": \"temporal\"", v.DataFingerprint, StringComparison.Ordinal);
+        Assert.Contains("\"interactions\"", v.DataFingerprint, StringComparison.Ordinal);
+        Assert.NotNull(v.Metric("ndcg@10"));
+        Assert.NotNull(v.BaselineMetric("ndcg@10"));
+        Assert.NotNull(v.Metric("diversity@10"));
+        Assert.Contains("validation_ndcg_at_10", v.History!, StringComparison.Ordinal);
+        Assert.True(v.DurationMs > 0);
+        var artifact = await Registry.LoadArtifactAsync(v.Version);
+        Assert.NotNull(artifact);
+        Assert.Equal(db.Data.Products.Length, artifact.ItemIds.Length);
+
+        var job = await _services.GetRequiredService<JobService>().LatestAsync(TrainingService.JobKind);
+        Assert.Equal(JobStatus.Succeeded, job!.Status);
+    }
+
+    [Fact]
+    public async Task Promotion_makes_one_champion_archives_the_last_and_fills_the_cache()
+    {
+        var first = await Training.RunNowAsync(new TrainingRequest { Recipe = PopularityRecommender.Name, AutoPromote = false });
+        var second = await Training.RunNowAsync(new TrainingRequest { Recipe = ItemKnnRecommender.Name, AutoPromote = false });
+        Assert.Equal(ModelStatus.Challenger, second.Version.Status);
+
+        await Registry.PromoteAsync(first.Version.Version);
+        await Registry.PromoteAsync(second.Version.Version);
+
+        Assert.Equal(ModelStatus.Archived, (await Registry.GetAsync(first.Version.Version))!.Status);
+        Assert.Equal(second.Version.Version, (await Registry.ChampionAsync())!.Version);
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        Assert.Equal(1, await connection.ExecuteScalarAsync<int>("select count(*) from model_versions where status = 'champion'"));
+
+        var batch = await _services.GetRequiredService<BatchInference>().RunForChampionAsync("test");
+        Assert.NotNull(batch);
+        var usersWithHistory = await connection.ExecuteScalarAsync<int>("select count(distinct user_id) from interactions");
+        Assert.Equal(usersWithHistory, await connection.ExecuteScalarAsync<int>("select count(*) from offline_user_recommendations"));
+        Assert.Equal(db.Data.Products.Length, await connection.ExecuteScalarAsync<int>("select count(*) from offline_similar_items"));
+        Assert.Equal(0, await connection.ExecuteScalarAsync<int>("select count(*) from offline_user_recommendations where model_version <> @v", new { v = second.Version.Version }));
+        // Nobody is recommended what they already have.
+        Assert.Equal(0, await connection.ExecuteScalarAsync<int>("""
+            select count(*) from offline_user_recommendations r, jsonb_array_elements(r.recommendations) e
+            where exists (select 1 from interactions i where i.user_id = r.user_id and i.item_id = (e->>'product_id')::bigint and i.event_type in ('purchase', 'add-to-cart', 'view'))
+            """));
+        Assert.Equal(25, await connection.ExecuteScalarAsync<int>("select max(jsonb_array_length(recommendations)) from offline_user_recommendations"));
+    }
+
+    [Fact]
+    public async Task A_failed_or_training_version_cannot_be_promoted_and_an_unknown_one_is_named()
+    {
+        var v = await Registry.BeginAsync("bpr", new { }, 1, new { users = 1 });
+        await Registry.FailAsync(v.Id, "boom");
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Registry.PromoteAsync(v.Version));
+        var missing = await Assert.ThrowsAsync<KeyNotFoundException>(() => Registry.PromoteAsync("9.9.9"));
+        Assert.Contains("9.9.9", missing.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Versions_count_runs_on_the_same_data_and_move_the_minor_number_on_new_data()
+    {
+        Assert.Equal("1.0.0", ModelRegistry.NextVersion(null, false));
+        Assert.Equal("1.0.4", ModelRegistry.NextVersion("1.0.3", true));
+        Assert.Equal("1.1.0", ModelRegistry.NextVersion("1.0.3", false));
+    }
+
+    [Fact]
+    public async Task Two_concurrent_training_requests_run_one_and_refuse_the_other()
+    {
+        var request = new TrainingRequest { Recipe = AlsRecommender.Name, Hyperparameters = SmallAls, AutoPromote = false };
+        var started = await Training.StartAsync(request);
+        // A second instance of the app shares only the database.
+        await using var otherInstance = TestServices.Create(db.ConnectionString);
+
+        var refused = await Assert.ThrowsAsync<JobAlreadyRunningException>(() => otherInstance.GetRequiredService<TrainingService>().StartAsync(request));
+        Assert.Contains("already running", refused.Message, StringComparison.Ordinal);
+
+        var jobs = _services.GetRequiredService<JobService>();
+        for (var wait = 0; wait < 600 && (await jobs.LatestAsync(TrainingService.JobKind))!.IsActive; wait++)
+            await Task.Delay(100);
+        Assert.Equal(JobStatus.Succeeded, (await jobs.LatestAsync(TrainingService.JobKind))!.Status);
+        Assert.Equal(started.Id, (await jobs.LatestAsync(TrainingService.JobKind))!.Id);
+    }
+
+    [Fact]
+    public async Task A_reader_never_sees_an_empty_half_written_or_mixed_cache_while_it_is_replaced()
+    {
+        var first = await Training.RunNowAsync(new TrainingRequest { Recipe = PopularityRecommender.Name, AutoPromote = false });
+        await Registry.PromoteAsync(first.Version.Version);
+        var batch = _services.GetRequiredService<BatchInference>();
+        await batch.RunForChampionAsync("test");
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        var full = await connection.ExecuteScalarAsync<int>("select count(*) from offline_user_recommendations");
+        Assert.True(full > 0);
+
+        var second = await Training.RunNowAsync(new TrainingRequest { Recipe = ItemKnnRecommender.Name, AutoPromote = false });
+        await Registry.PromoteAsync(second.Version.Version);
+        var observations = new ConcurrentBag<(int Rows, int Versions)>();
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(async () =>
+        {
+            await using var readerConnection = await db.DataSource.OpenConnectionAsync();
+            while (!stop.IsCancellationRequested)
+                observations.Add(await readerConnection.QuerySingleAsync<(int, int)>("select count(*)::int, count(distinct model_version)::int from offline_user_recommendations"));
+        });
+
+        await batch.RunForChampionAsync("test");
+        await Task.Delay(50);
+        await stop.CancelAsync();
+        await reader;
+
+        Assert.True(observations.Count > 5, $"only {observations.Count} reads happened during the refresh");
+        Assert.All(observations, o =>
+        {
+            Assert.Equal(full, o.Rows);
+            Assert.Equal(1, o.Versions);
+        });
+        Assert.Equal(second.Version.Version, await connection.ExecuteScalarAsync<string>("select distinct model_version from offline_user_recommendations"));
+    }
+
+    [Fact]
+    public async Task A_version_left_in_training_by_a_dead_process_is_marked_failed()
+    {
+        var v = await Registry.BeginAsync("bpr", new { }, 1, new { users = 2 });
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+            await connection.ExecuteAsync("update model_versions set created_at = now() - interval '1 hour' where id = @id", new { id = v.Id });
+
+        var failed = await Registry.FailAbandonedAsync(TimeSpan.FromMinutes(2));
+
+        Assert.True(failed >= 1);
+        Assert.Equal(ModelStatus.Failed, (await Registry.GetAsync(v.Version))!.Status);
+    }
+
+    [Fact]
+    public async Task A_bad_request_is_refused_before_anything_starts()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Training.StartAsync(new TrainingRequest { Recipe = "user-personalization", Hyperparameters = new Dictionary<string, string> { ["factors"] = "-3" } }));
+        Assert.Contains("factors", e.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ArgumentException>(() => Training.StartAsync(new TrainingRequest { Split = "sideways" }));
+    }
+}

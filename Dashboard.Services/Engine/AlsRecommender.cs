@@ -11,7 +11,7 @@ namespace Recs.Services.Engine;
 /// using YᵀY + Yᵀ(C_u − I)Y so only observed pairs cost anything. Rows are solved in parallel; the kernels
 /// are SIMD (TensorPrimitives). The same factors serve personalized-ranking.
 /// </summary>
-public sealed class AlsRecommender : Recommender
+public sealed class AlsRecommender : Recommender, IFactorModel
 {
     public const string Name = "user-personalization";
     public const string RankingName = "personalized-ranking";
@@ -48,6 +48,12 @@ public sealed class AlsRecommender : Recommender
     {
         ["factors"] = _factors, ["iterations"] = _iterations, ["regularization"] = _regularization, ["alpha"] = _alpha, ["cg_steps"] = _cgSteps,
     };
+
+    float[] IFactorModel.UserFactorArray => _x;
+
+    float[] IFactorModel.ItemFactorArray => _y;
+
+    float[]? IFactorModel.ItemBias => null;
 
     /// <summary>User factors, row-major (users × factors).</summary>
     public ReadOnlySpan<float> UserFactors => _x;

@@ -9,7 +9,7 @@ namespace Recs.Services.Engine;
 /// ln σ(x̂_ui − x̂_uj) − λ‖Θ‖², where x̂_ui = w_u·h_i + b_i. One epoch = as many steps as observed pairs;
 /// the training loss is the epoch's mean −ln σ(x̂_ui − x̂_uj). Single-threaded so that a seed fixes the model.
 /// </summary>
-public sealed class BprRecommender : Recommender
+public sealed class BprRecommender : Recommender, IFactorModel
 {
     public const string Name = "bpr";
 
@@ -34,6 +34,14 @@ public sealed class BprRecommender : Recommender
     }
 
     public override string Recipe => Name;
+
+    public int Factors => _factors;
+
+    float[] IFactorModel.UserFactorArray => _w;
+
+    float[] IFactorModel.ItemFactorArray => _h;
+
+    float[]? IFactorModel.ItemBias => _bias;
 
     public override IReadOnlyDictionary<string, object> Hyperparameters => new Dictionary<string, object>
     {

@@ -73,6 +73,8 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         {
             await connection.ExecuteAsync("delete from offline_user_recommendations", transaction: transaction);
             var users = Enumerable.Range(0, Math.Min(model.Users, artifact.UserIds.Length)).Where(u => seen.RowLength(u) > 0).ToArray();
+            // Factor models score in blocks with the SIMD kernel; the others one user at a time.
+            var scorer = model is IFactorModel factors ? new FactorScorer(factors) : null;
             using (var writer = await connection.BeginBinaryImportAsync(
                 "copy offline_user_recommendations (user_id, recommendations, model_version, updated_at) from stdin (format binary)", cancellationToken))
             {
@@ -81,12 +83,15 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
                     cancellationToken.ThrowIfCancellationRequested();
                     var block = users.AsSpan(start, Math.Min(Chunk, users.Length - start)).ToArray();
                     var json = new string[block.Length];
-                    Parallel.For(0, block.Length, () => (Items: new int[topN], Scores: new float[topN]), (k, _, b) =>
-                    {
-                        var n = model.Recommend(block[k], seen.RowColumns(block[k]), b.Items, b.Scores);
-                        json[k] = ToJson(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
-                        return b;
-                    }, _ => { });
+                    if (scorer is not null)
+                        ScoreBlock(scorer, block, seen, model.ExcludeSeen, topN, artifact.ItemIds, json);
+                    else
+                        Parallel.For(0, block.Length, () => (Items: new int[topN], Scores: new float[topN]), (k, _, b) =>
+                        {
+                            var n = model.Recommend(block[k], seen.RowColumns(block[k]), b.Items, b.Scores);
+                            json[k] = ToJson(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
+                            return b;
+                        }, _ => { });
                     for (var k = 0; k < block.Length; k++)
                     {
                         await writer.StartRowAsync(cancellationToken);
@@ -147,6 +152,23 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             return n;
         }
     }
+
+    /// <summary>Top-N for a block of users with the blocked kernel, split across cores in slices of 64 users.</summary>
+    private static void ScoreBlock(FactorScorer scorer, int[] block, CsrMatrix seen, bool excludeSeen, int topN, long[] itemIds, string[] json)
+    {
+        const int slice = 64;
+        Parallel.For(0, (block.Length + slice - 1) / slice, s =>
+        {
+            var users = block.AsSpan(s * slice, Math.Min(slice, block.Length - s * slice)).ToArray();
+            var items = users.Select(_ => new int[topN]).ToArray();
+            var scores = users.Select(_ => new float[topN]).ToArray();
+            var counts = scorer.TopK(users, excludeSeen ? u => SeenRow(seen, u) : null, topN, items, scores);
+            for (var k = 0; k < users.Length; k++)
+                json[s * slice + k] = ToJson(items[k].AsSpan(0, counts[k]), scores[k].AsSpan(0, counts[k]), itemIds);
+        });
+    }
+
+    private static ReadOnlyMemory<int> SeenRow(CsrMatrix m, int u) => m.ColumnIndex.AsMemory(m.RowStart[u], m.RowLength(u));
 
     /// <summary>Each model user's items from the current interactions (what "already bought" means at serving time).</summary>
     private async Task<CsrMatrix> SeenItemsAsync(ModelArtifact artifact, CancellationToken cancellationToken)

@@ -18,15 +18,19 @@ public interface IFactorModel
 
 /// <summary>
 /// Top-K for many users at once over every item, as a blocked matrix product X·Yᵀ: item factors are packed in
-/// panels of 8 items (for each factor, 8 consecutive floats), a 4-user × 16-item register block accumulates with
-/// 256-bit fused multiply-adds, items go by L2-sized blocks, and each user keeps a running top-K (a min-heap with a
-/// threshold), so no score row is ever stored. Seen items are skipped when they would enter the heap.
+/// panels of 16 items (8 without AVX-512; for each factor, the panel's values side by side), a 6-user × 2-panel
+/// register block accumulates with fused multiply-adds, items go by L2-sized blocks, and each user keeps a running
+/// top-K (a min-heap): the block's scores are compared with the users' thresholds in vector registers, and only a
+/// score that can enter a heap leaves them. No score row is ever stored. Seen items are skipped at heap entry.
 /// </summary>
 public sealed class FactorScorer
 {
-    private const int Panel = 8;
-    private const int UsersPerBlock = 4;
-    private const int ItemsPerBlock = 2048; // 2048 items × 64 factors × 4 bytes = 512 KiB of packed factors: L2
+    private const int UsersPerBlock = 6;
+
+    // 16 items per panel with 512-bit vectors, 8 with 256-bit; a register block is six users by two panels.
+    private static readonly int Panel = Vector512.IsHardwareAccelerated ? 16 : 8;
+    private static readonly int BlockWidth = 2 * Panel;
+    private const int ItemsPerBlock = 2048; // 2048 items × 64 factors × 4 bytes = 512 KiB of packed factors: L2 (a multiple of every block width)
 
     private readonly int _f;
     private readonly int _items;
@@ -73,33 +77,43 @@ public sealed class FactorScorer
             heaps[n] = new Heap(k);
             seenLists[n] = seen?.Invoke(users[n]) ?? ReadOnlyMemory<int>.Empty;
         }
-        var block = new float[UsersPerBlock * 16];
+        var block = new float[UsersPerBlock * BlockWidth];
         var f = _f;
-        var xBlock = new float[UsersPerBlock * f];
+        // All users' factors side by side, padded to whole register blocks by repeating the last user.
+        var padded = (count + UsersPerBlock - 1) / UsersPerBlock * UsersPerBlock;
+        var xAll = new float[padded * f];
+        for (var n = 0; n < padded; n++)
+            Array.Copy(_users, users[Math.Min(n, count - 1)] * f, xAll, n * f, f);
+        var thresholds = new float[padded];
+        for (var n = 0; n < padded; n++)
+            thresholds[n] = n < count ? heaps[n].Threshold : float.PositiveInfinity;
 
         for (var itemStart = 0; itemStart < _items; itemStart += ItemsPerBlock)
         {
             var itemEnd = Math.Min(_items, itemStart + ItemsPerBlock);
-            for (var n0 = 0; n0 < count; n0 += UsersPerBlock)
+            for (var i0 = itemStart; i0 < itemEnd; i0 += BlockWidth)
             {
-                // Copy up to four users' factors side by side (repeating the last to fill the block).
-                for (var r = 0; r < UsersPerBlock; r++)
-                    Array.Copy(_users, users[Math.Min(n0 + r, count - 1)] * f, xBlock, r * f, f);
-                for (var i0 = itemStart; i0 < itemEnd; i0 += 16)
+                // The two item panels stay in L1 while every user of the slice passes over them.
+                for (var n0 = 0; n0 < padded; n0 += UsersPerBlock)
                 {
-                    Kernel(xBlock, i0 / Panel, block);
-                    for (var r = 0; r < UsersPerBlock && n0 + r < count; r++)
+                    var rows = Vector512.IsHardwareAccelerated
+                        ? Kernel512(xAll, n0 * f, i0 / Panel, block, thresholds, n0)
+                        : Kernel256(xAll, n0 * f, i0 / Panel, block, thresholds, n0);
+                    for (var r = 0; rows != 0; r++, rows >>= 1)
                     {
+                        if ((rows & 1) == 0)
+                            continue;
                         ref var heap = ref heaps[n0 + r];
-                        for (var j = 0; j < 16; j++)
+                        for (var j = 0; j < BlockWidth; j++)
                         {
                             var item = i0 + j;
                             if (item >= itemEnd)
                                 break;
-                            var s = block[r * 16 + j];
+                            var s = block[r * BlockWidth + j];
                             if (heap.Admits(s, item) && seenLists[n0 + r].Span.BinarySearch(item) < 0)
                                 heap.Push(s, item);
                         }
+                        thresholds[n0 + r] = heap.Threshold;
                     }
                 }
             }
@@ -110,44 +124,124 @@ public sealed class FactorScorer
         return counts;
     }
 
-    /// <summary>block[r·16 + j] = x_r · y_(8·panel + j) + b for 4 users r and 16 items (two panels).</summary>
+    /// <summary>
+    /// Scores 6 users × 2 panels; stores a user's row in <paramref name="block"/> only when some score reaches its
+    /// threshold, and returns a bit per such user.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Kernel(float[] x, int panel, float[] block)
+    private int Kernel512(float[] x, int xOffset, int panel, float[] block, float[] thresholds, int t0)
     {
         var f = _f;
         ref var y = ref MemoryMarshal.GetArrayDataReference(_packed);
-        ref var xr = ref MemoryMarshal.GetArrayDataReference(x);
+        ref var xr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x), xOffset);
         var second = panel + 1 < _packed.Length / (Panel * f) ? panel + 1 : panel;
         nuint p0 = (nuint)(panel * f * Panel), p1 = (nuint)(second * f * Panel);
-        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+        Vector512<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
         for (var g = 0; g < f; g++)
         {
-            var y0 = Vector256.LoadUnsafe(ref y, p0 + (nuint)(g * Panel));
-            var y1 = Vector256.LoadUnsafe(ref y, p1 + (nuint)(g * Panel));
+            var y0 = Vector512.LoadUnsafe(ref y, p0 + (nuint)(g * 16));
+            var y1 = Vector512.LoadUnsafe(ref y, p1 + (nuint)(g * 16));
+            var x0 = Vector512.Create(Unsafe.Add(ref xr, g));
+            a00 = Vector512.FusedMultiplyAdd(x0, y0, a00);
+            a01 = Vector512.FusedMultiplyAdd(x0, y1, a01);
+            var x1 = Vector512.Create(Unsafe.Add(ref xr, f + g));
+            a10 = Vector512.FusedMultiplyAdd(x1, y0, a10);
+            a11 = Vector512.FusedMultiplyAdd(x1, y1, a11);
+            var x2 = Vector512.Create(Unsafe.Add(ref xr, 2 * f + g));
+            a20 = Vector512.FusedMultiplyAdd(x2, y0, a20);
+            a21 = Vector512.FusedMultiplyAdd(x2, y1, a21);
+            var x3 = Vector512.Create(Unsafe.Add(ref xr, 3 * f + g));
+            a30 = Vector512.FusedMultiplyAdd(x3, y0, a30);
+            a31 = Vector512.FusedMultiplyAdd(x3, y1, a31);
+            var x4 = Vector512.Create(Unsafe.Add(ref xr, 4 * f + g));
+            a40 = Vector512.FusedMultiplyAdd(x4, y0, a40);
+            a41 = Vector512.FusedMultiplyAdd(x4, y1, a41);
+            var x5 = Vector512.Create(Unsafe.Add(ref xr, 5 * f + g));
+            a50 = Vector512.FusedMultiplyAdd(x5, y0, a50);
+            a51 = Vector512.FusedMultiplyAdd(x5, y1, a51);
+        }
+        ref var bias = ref MemoryMarshal.GetArrayDataReference(_bias);
+        var b0 = Vector512.LoadUnsafe(ref bias, (nuint)(panel * 16));
+        var b1 = Vector512.LoadUnsafe(ref bias, (nuint)(second * 16));
+        ref var o = ref MemoryMarshal.GetArrayDataReference(block);
+        var rows = 0;
+        rows |= Row512(a00 + b0, a01 + b1, thresholds[t0], ref o, 0) ? 1 : 0;
+        rows |= Row512(a10 + b0, a11 + b1, thresholds[t0 + 1], ref o, 32) ? 2 : 0;
+        rows |= Row512(a20 + b0, a21 + b1, thresholds[t0 + 2], ref o, 64) ? 4 : 0;
+        rows |= Row512(a30 + b0, a31 + b1, thresholds[t0 + 3], ref o, 96) ? 8 : 0;
+        rows |= Row512(a40 + b0, a41 + b1, thresholds[t0 + 4], ref o, 128) ? 16 : 0;
+        rows |= Row512(a50 + b0, a51 + b1, thresholds[t0 + 5], ref o, 160) ? 32 : 0;
+        return rows;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Row512(Vector512<float> left, Vector512<float> right, float threshold, ref float o, nuint at)
+    {
+        var t = Vector512.Create(threshold);
+        if (!Vector512.GreaterThanOrEqualAny(left, t) && !Vector512.GreaterThanOrEqualAny(right, t))
+            return false;
+        left.StoreUnsafe(ref o, at);
+        right.StoreUnsafe(ref o, at + 16);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int Kernel256(float[] x, int xOffset, int panel, float[] block, float[] thresholds, int t0)
+    {
+        var f = _f;
+        ref var y = ref MemoryMarshal.GetArrayDataReference(_packed);
+        ref var xr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x), xOffset);
+        var second = panel + 1 < _packed.Length / (Panel * f) ? panel + 1 : panel;
+        nuint p0 = (nuint)(panel * f * Panel), p1 = (nuint)(second * f * Panel);
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+        Vector256<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
+        for (var g = 0; g < f; g++)
+        {
+            var y0 = Vector256.LoadUnsafe(ref y, p0 + (nuint)(g * 8));
+            var y1 = Vector256.LoadUnsafe(ref y, p1 + (nuint)(g * 8));
             var x0 = Vector256.Create(Unsafe.Add(ref xr, g));
-            var x1 = Vector256.Create(Unsafe.Add(ref xr, f + g));
-            var x2 = Vector256.Create(Unsafe.Add(ref xr, 2 * f + g));
-            var x3 = Vector256.Create(Unsafe.Add(ref xr, 3 * f + g));
             a00 = Vector256.FusedMultiplyAdd(x0, y0, a00);
             a01 = Vector256.FusedMultiplyAdd(x0, y1, a01);
+            var x1 = Vector256.Create(Unsafe.Add(ref xr, f + g));
             a10 = Vector256.FusedMultiplyAdd(x1, y0, a10);
             a11 = Vector256.FusedMultiplyAdd(x1, y1, a11);
+            var x2 = Vector256.Create(Unsafe.Add(ref xr, 2 * f + g));
             a20 = Vector256.FusedMultiplyAdd(x2, y0, a20);
             a21 = Vector256.FusedMultiplyAdd(x2, y1, a21);
+            var x3 = Vector256.Create(Unsafe.Add(ref xr, 3 * f + g));
             a30 = Vector256.FusedMultiplyAdd(x3, y0, a30);
             a31 = Vector256.FusedMultiplyAdd(x3, y1, a31);
+            var x4 = Vector256.Create(Unsafe.Add(ref xr, 4 * f + g));
+            a40 = Vector256.FusedMultiplyAdd(x4, y0, a40);
+            a41 = Vector256.FusedMultiplyAdd(x4, y1, a41);
+            var x5 = Vector256.Create(Unsafe.Add(ref xr, 5 * f + g));
+            a50 = Vector256.FusedMultiplyAdd(x5, y0, a50);
+            a51 = Vector256.FusedMultiplyAdd(x5, y1, a51);
         }
-        var b0 = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(_bias), (nuint)(panel * Panel));
-        var b1 = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(_bias), (nuint)(second * Panel));
+        ref var bias = ref MemoryMarshal.GetArrayDataReference(_bias);
+        var b0 = Vector256.LoadUnsafe(ref bias, (nuint)(panel * 8));
+        var b1 = Vector256.LoadUnsafe(ref bias, (nuint)(second * 8));
         ref var o = ref MemoryMarshal.GetArrayDataReference(block);
-        (a00 + b0).StoreUnsafe(ref o, 0);
-        (a01 + b1).StoreUnsafe(ref o, 8);
-        (a10 + b0).StoreUnsafe(ref o, 16);
-        (a11 + b1).StoreUnsafe(ref o, 24);
-        (a20 + b0).StoreUnsafe(ref o, 32);
-        (a21 + b1).StoreUnsafe(ref o, 40);
-        (a30 + b0).StoreUnsafe(ref o, 48);
-        (a31 + b1).StoreUnsafe(ref o, 56);
+        var rows = 0;
+        rows |= Row256(a00 + b0, a01 + b1, thresholds[t0], ref o, 0) ? 1 : 0;
+        rows |= Row256(a10 + b0, a11 + b1, thresholds[t0 + 1], ref o, 16) ? 2 : 0;
+        rows |= Row256(a20 + b0, a21 + b1, thresholds[t0 + 2], ref o, 32) ? 4 : 0;
+        rows |= Row256(a30 + b0, a31 + b1, thresholds[t0 + 3], ref o, 48) ? 8 : 0;
+        rows |= Row256(a40 + b0, a41 + b1, thresholds[t0 + 4], ref o, 64) ? 16 : 0;
+        rows |= Row256(a50 + b0, a51 + b1, thresholds[t0 + 5], ref o, 80) ? 32 : 0;
+        return rows;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Row256(Vector256<float> left, Vector256<float> right, float threshold, ref float o, nuint at)
+    {
+        var t = Vector256.Create(threshold);
+        if (!Vector256.GreaterThanOrEqualAny(left, t) && !Vector256.GreaterThanOrEqualAny(right, t))
+            return false;
+        left.StoreUnsafe(ref o, at);
+        right.StoreUnsafe(ref o, at + 8);
+        return true;
     }
 
     /// <summary>A min-heap of the best k (score, item) pairs; ties favour the lower item index.</summary>
@@ -156,6 +250,9 @@ public sealed class FactorScorer
         private readonly float[] _scores = new float[k];
         private readonly int[] _items = new int[k];
         private int _size;
+
+        /// <summary>Scores below this cannot enter (−∞ until the heap is full).</summary>
+        public readonly float Threshold => _size < k ? float.NegativeInfinity : _scores[0];
 
         public readonly bool Admits(float score, int item) =>
             k > 0 && (_size < k || score > _scores[0] || (score == _scores[0] && item < _items[0]));

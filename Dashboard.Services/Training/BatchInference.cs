@@ -153,10 +153,10 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         }
     }
 
-    /// <summary>Top-N for a block of users with the blocked kernel, split across cores in slices of 64 users.</summary>
+    /// <summary>Top-N for a block of users with the blocked kernel, split across cores in slices of 96 users.</summary>
     private static void ScoreBlock(FactorScorer scorer, int[] block, CsrMatrix seen, bool excludeSeen, int topN, long[] itemIds, string[] json)
     {
-        const int slice = 64;
+        const int slice = 96;
         Parallel.For(0, (block.Length + slice - 1) / slice, s =>
         {
             var users = block.AsSpan(s * slice, Math.Min(slice, block.Length - s * slice)).ToArray();

@@ -32,7 +32,7 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "train", "batch", "evaluate", "help"];
+    private static readonly string[] Verbs = ["seed", "train", "batch", "bench", "evaluate", "help"];
 
     // Options the web host itself reads; they may precede or follow a verb.
     private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
@@ -74,6 +74,9 @@ public static class CommandLine
                 --recipe NAME --split temporal --test-ratio 0.2 --seed 42 --from 2026-01-01 --to 2026-11-01 --no-promote
                 plus the recipe's hyperparameters (as for evaluate)
             dotnet run --project Dashboard -- batch             refresh the serving cache from the champion model
+            dotnet run -c Release --project Dashboard -- bench [--parts peak,als-online-retail,als-database,similar-items,batch]
+                --runs 3 --iterations 5 --online-retail PATH --users 1000000 --items 50000 --factors 64
+                engine speed with warm-up and medians, as JSON (als-database and similar-items read the configured database)
             dotnet run --project Dashboard -- evaluate --interactions FILE [opts]   offline evaluation, no database needed
                 --interactions FILE      AWS Personalize interactions CSV (USER_ID,ITEM_ID,EVENT_TYPE,EVENT_VALUE,TIMESTAMP), plain or .gz
                 --recipe NAME            popularity, similar-items, user-personalization, personalized-ranking, bpr
@@ -100,6 +103,8 @@ public static class CommandLine
                 return await TrainCommands.TrainAsync(verb, services, stdout);
             case "batch":
                 return await TrainCommands.BatchAsync(services, stdout);
+            case "bench":
+                return await BenchCommand.RunAsync(verb, services, stdout, stderr);
             case "evaluate":
                 return await EvaluateCommand.RunAsync(verb, stdout);
             default:

@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Recs.Services.Engine;
+using Recs.Services.Ingestion;
+using Recs.Services.Training;
+
+namespace Recs.Dashboard.Cli;
+
+/// <summary>
+/// <c>bench</c>: the engine's speed on this machine, with warm-up runs and medians, as one JSON object.
+/// Parts: peak (the machine's FMA throughput), als-online-retail, als-database (ALS on the configured
+/// database at 25/50/100 % of its interactions, and peak memory), similar-items (all products of the database),
+/// batch (top-25 for every user with the blocked kernel, GFLOP/s against the measured peak).
+/// </summary>
+public static class BenchCommand
+{
+    public static async Task<int> RunAsync(Verb verb, IServiceProvider services, TextWriter stdout, TextWriter stderr)
+    {
+        var parts = (verb.Get("parts") ?? "peak,als-online-retail").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var runs = Math.Max(1, verb.GetInt("runs", 3));
+        var iterations = Math.Max(2, verb.GetInt("iterations", 5));
+        var result = new Dictionary<string, object?>
+        {
+            ["machine"] = new { cores = Environment.ProcessorCount, avx2 = Vector256.IsHardwareAccelerated, avx512 = Vector512.IsHardwareAccelerated, os = Environment.OSVersion.ToString() },
+        };
+        double? peak = null;
+        foreach (var part in parts)
+        {
+            await stderr.WriteLineAsync($"bench: {part}...");
+            switch (part)
+            {
+                case "peak":
+                    peak = PeakGflops(runs);
+                    result["peak_fma_gflops"] = Math.Round(peak.Value, 1);
+                    break;
+                case "als-online-retail":
+                {
+                    var path = verb.Get("online-retail") ?? Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "shared", "datasets", "online-retail", "online_retail.csv.gz");
+                    var data = OnlineRetailFile.ReadPurchases(Path.GetFullPath(path)).Interactions.Set;
+                    var matrix = data.ToMatrix();
+                    result["als_online_retail"] = AlsTiming(matrix, iterations, runs);
+                    break;
+                }
+                case "als-database":
+                {
+                    var data = await LoadDatabaseAsync(services);
+                    var sizes = new List<object>();
+                    foreach (var share in new[] { 0.25, 0.5, 1.0 })
+                    {
+                        var keep = new bool[data.Count];
+                        var limit = (int)(data.Count * share);
+                        for (var k = 0; k < limit; k++) keep[k] = true;
+                        var matrix = (share < 1 ? data.Where(keep) : data).ToMatrix();
+                        GC.Collect();
+                        sizes.Add(new { share, non_zeros = matrix.NonZeros, timing = AlsTiming(matrix, Math.Min(iterations, 3), 1) });
+                    }
+                    result["als_database"] = new { users = data.Users, items = data.Items, interactions = data.Count, sizes, peak_working_set_mb = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576 };
+                    break;
+                }
+                case "similar-items":
+                {
+                    var data = await LoadDatabaseAsync(services);
+                    var matrix = data.ToMatrix();
+                    var times = new List<double>();
+                    for (var r = 0; r < runs; r++)
+                    {
+                        var clock = Stopwatch.StartNew();
+                        new ItemKnnRecommender().Fit(matrix, new FitOptions());
+                        times.Add(clock.Elapsed.TotalSeconds);
+                    }
+                    result["similar_items"] = new { items = data.Items, non_zeros = matrix.NonZeros, seconds_median = Median(times), seconds = times };
+                    break;
+                }
+                case "batch":
+                {
+                    var users = verb.GetInt("users", 1_000_000);
+                    var items = verb.GetInt("items", 50_000);
+                    var factors = verb.GetInt("factors", 64);
+                    peak ??= PeakGflops(runs);
+                    result["batch"] = BatchTiming(users, items, factors, peak.Value);
+                    break;
+                }
+                default:
+                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch.");
+            }
+        }
+        result["peak_note"] = "peak = the faster of 256-bit and 512-bit FMA chains on all cores";
+        result["peak_working_set_mb"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576;
+        await stdout.WriteLineAsync(JsonSerializer.Serialize(result));
+        return 0;
+    }
+
+    private static async Task<InteractionSet> LoadDatabaseAsync(IServiceProvider services)
+    {
+        var data = await TrainingDataLoader.LoadAsync(services.GetRequiredService<NpgsqlDataSource>(),
+            services.GetRequiredService<IOptions<TrainingOptions>>().Value.EventWeights);
+        return data.Interactions;
+    }
+
+    /// <summary>Seconds per ALS sweep (users then items), 64 factors unless told: one warm-up fit, then medians over runs.</summary>
+    private static object AlsTiming(CsrMatrix matrix, int iterations, int runs)
+    {
+        var als = new AlsRecommender(factors: 64, iterations: iterations);
+        als.TimeIterations(matrix, 1); // warm-up: JIT, page faults
+        var perIteration = new List<double>();
+        for (var r = 0; r < runs; r++)
+            perIteration.AddRange(als.TimeIterations(matrix, iterations).Skip(1)); // the first sweep of each fit allocates
+        return new { users = matrix.Rows, items = matrix.Columns, non_zeros = matrix.NonZeros, factors = 64, seconds_per_iteration_median = Math.Round(Median(perIteration), 4), samples = perIteration.Count };
+    }
+
+    private static object BatchTiming(int users, int items, int factors, double peak)
+    {
+        var rng = new SeededRandom(7);
+        var x = new float[(long)users * factors > int.MaxValue ? throw new CommandLineException("users × factors is too large") : users * factors];
+        var y = new float[items * factors];
+        for (var k = 0; k < x.Length; k++) x[k] = (float)rng.Normal();
+        for (var k = 0; k < y.Length; k++) y[k] = (float)rng.Normal();
+        var scorer = new FactorScorer(x, y, factors);
+        const int k25 = 25;
+        const int slice = 96;
+
+        void Run(int count)
+        {
+            Parallel.For(0, (count + slice - 1) / slice, s =>
+            {
+                var block = Enumerable.Range(s * slice, Math.Min(slice, count - s * slice)).ToArray();
+                scorer.TopK(block, null, k25, block.Select(_ => new int[k25]).ToArray(), block.Select(_ => new float[k25]).ToArray());
+            });
+        }
+
+        Run(Math.Min(users, 2_000)); // warm-up
+        var clock = Stopwatch.StartNew();
+        Run(users);
+        var seconds = clock.Elapsed.TotalSeconds;
+        var gflops = scorer.Flops(users) / seconds / 1e9;
+        return new
+        {
+            users, items, factors, top = k25, seconds = Math.Round(seconds, 2), users_per_second = Math.Round(users / seconds),
+            gflops = Math.Round(gflops, 1), share_of_peak = Math.Round(gflops / peak, 3),
+        };
+    }
+
+    /// <summary>
+    /// The machine's peak single-precision FMA rate: every core runs 12 independent 256-bit FMA chains held in
+    /// registers (enough to cover the FMA latency on two ports), 2 flops per lane per FMA. Median over runs.
+    /// </summary>
+    public static double PeakGflops(int runs) =>
+        Math.Max(Peak(runs, 8, FmaChains), Vector512.IsHardwareAccelerated ? Peak(runs, 16, FmaChains512) : 0);
+
+    private static double Peak(int runs, int lanes, Func<long, float> chains)
+    {
+        const long loops = 20_000_000;
+        var samples = new List<double>();
+        for (var r = 0; r < runs + 1; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            var sink = new float[Environment.ProcessorCount];
+            Parallel.For(0, Environment.ProcessorCount, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, t => sink[t] = chains(loops));
+            var seconds = clock.Elapsed.TotalSeconds;
+            if (r > 0)
+                samples.Add(Environment.ProcessorCount * loops * 12.0 * lanes * 2 / seconds / 1e9);
+        }
+        return Median(samples);
+    }
+
+    private static float FmaChains512(long loops)
+    {
+        var m = Vector512.Create(0.999999f);
+        var a = Vector512.Create(1e-7f);
+        Vector512<float> c0 = Vector512.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (long i = 0; i < loops; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, a);
+            c1 = Vector512.FusedMultiplyAdd(c1, m, a);
+            c2 = Vector512.FusedMultiplyAdd(c2, m, a);
+            c3 = Vector512.FusedMultiplyAdd(c3, m, a);
+            c4 = Vector512.FusedMultiplyAdd(c4, m, a);
+            c5 = Vector512.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector512.FusedMultiplyAdd(c6, m, a);
+            c7 = Vector512.FusedMultiplyAdd(c7, m, a);
+            c8 = Vector512.FusedMultiplyAdd(c8, m, a);
+            c9 = Vector512.FusedMultiplyAdd(c9, m, a);
+            c10 = Vector512.FusedMultiplyAdd(c10, m, a);
+            c11 = Vector512.FusedMultiplyAdd(c11, m, a);
+        }
+        return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    private static float FmaChains(long loops)
+    {
+        var m = Vector256.Create(0.999999f);
+        var a = Vector256.Create(1e-7f);
+        Vector256<float> c0 = Vector256.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (long i = 0; i < loops; i++)
+        {
+            c0 = Vector256.FusedMultiplyAdd(c0, m, a);
+            c1 = Vector256.FusedMultiplyAdd(c1, m, a);
+            c2 = Vector256.FusedMultiplyAdd(c2, m, a);
+            c3 = Vector256.FusedMultiplyAdd(c3, m, a);
+            c4 = Vector256.FusedMultiplyAdd(c4, m, a);
+            c5 = Vector256.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector256.FusedMultiplyAdd(c6, m, a);
+            c7 = Vector256.FusedMultiplyAdd(c7, m, a);
+            c8 = Vector256.FusedMultiplyAdd(c8, m, a);
+            c9 = Vector256.FusedMultiplyAdd(c9, m, a);
+            c10 = Vector256.FusedMultiplyAdd(c10, m, a);
+            c11 = Vector256.FusedMultiplyAdd(c11, m, a);
+        }
+        return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

@@ -187,6 +187,15 @@ public sealed class TrainingService(
         Task Report(double fraction, string message) => jobs.ReportAsync(job, fraction, message, CancellationToken.None);
     }
 
+    /// <summary>Promotes a version by hand (page or CLI) and refreshes the serving cache from it.</summary>
+    public async Task<(ModelVersion Version, BatchResult? Batch)> PromoteAsync(string version, string requestedBy, CancellationToken cancellationToken = default)
+    {
+        var promoted = await registry.PromoteAsync(version, cancellationToken);
+        logger.LogInformation("{User} promoted {Version}", requestedBy, version);
+        var refreshed = await batch.RunForChampionAsync(requestedBy, cancellationToken);
+        return (promoted, refreshed);
+    }
+
     /// <summary>Promote when there is no champion, or when this version's NDCG@10 beats the champion's on the same split.</summary>
     private async Task<(bool, string)> ShouldPromoteAsync(ModelVersion candidate, CancellationToken cancellationToken)
     {

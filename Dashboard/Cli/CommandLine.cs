@@ -32,7 +32,7 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "train", "batch", "bench", "evaluate", "help"];
+    private static readonly string[] Verbs = ["seed", "train", "promote", "batch", "bench", "evaluate", "help"];
 
     // Options the web host itself reads; they may precede or follow a verb.
     private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
@@ -73,6 +73,7 @@ public static class CommandLine
             dotnet run --project Dashboard -- train [opts]      train, evaluate against popularity, register, promote if better, refresh the cache
                 --recipe NAME --split temporal --test-ratio 0.2 --seed 42 --from 2026-01-01 --to 2026-11-01 --no-promote
                 plus the recipe's hyperparameters (as for evaluate)
+            dotnet run --project Dashboard -- promote --version X.Y.Z   make a version the champion and refresh the cache
             dotnet run --project Dashboard -- batch             refresh the serving cache from the champion model
             dotnet run -c Release --project Dashboard -- bench [--parts peak,als-online-retail,als-database,similar-items,batch]
                 --runs 3 --iterations 5 --online-retail PATH --users 1000000 --items 50000 --factors 64
@@ -88,7 +89,8 @@ public static class CommandLine
             Configuration keys (appsettings.json, environment Database__DataDirectory=..., or --Database:DataDirectory=...):
                 ConnectionStrings:Recs, Database:DataDirectory, Database:BinDirectory, Database:Port, Database:Name,
                 Database:StartTimeoutSeconds, Database:ServerSettings:<name>, DemoData:Enabled, DemoData:Customers,
-                DemoData:Products, DemoData:OrderLines, DemoData:Seed, DemoData:LastMonth
+                DemoData:Products, DemoData:OrderLines, DemoData:Seed, DemoData:LastMonth,
+                Training:EventWeights:<type>, Training:TopN, Training:BatchRefreshHours
             """);
         return 0;
     }
@@ -101,6 +103,8 @@ public static class CommandLine
                 return await SeedAsync(verb, services, stdout, stderr);
             case "train":
                 return await TrainCommands.TrainAsync(verb, services, stdout);
+            case "promote":
+                return await TrainCommands.PromoteAsync(verb, services, stdout);
             case "batch":
                 return await TrainCommands.BatchAsync(services, stdout);
             case "bench":

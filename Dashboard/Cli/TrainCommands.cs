@@ -55,6 +55,26 @@ public static class TrainCommands
         return 0;
     }
 
+    public static async Task<int> PromoteAsync(Verb verb, IServiceProvider services, TextWriter stdout)
+    {
+        var version = verb.Get("version") ?? throw new CommandLineException("promote needs --version X.Y.Z (see the Models page or the train output).");
+        try
+        {
+            var (promoted, batch) = await services.GetRequiredService<TrainingService>().PromoteAsync(version, "cli");
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(new
+            {
+                version = promoted.Version,
+                status = promoted.Status,
+                cache = batch is null ? "a batch job was already running; it will not include this champion" : $"refreshed: {batch.Users} users, {batch.Products} products",
+            }));
+            return 0;
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException)
+        {
+            throw new CommandLineException(e.Message, e);
+        }
+    }
+
     public static async Task<int> BatchAsync(IServiceProvider services, TextWriter stdout)
     {
         BatchResult? result;

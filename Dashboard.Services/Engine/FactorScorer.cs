@@ -78,6 +78,7 @@ public sealed class FactorScorer
             seenLists[n] = seen?.Invoke(users[n]) ?? ReadOnlyMemory<int>.Empty;
         }
         var block = new float[UsersPerBlock * BlockWidth];
+        var lanes = new uint[UsersPerBlock];
         var f = _f;
         // All users' factors side by side, padded to whole register blocks by repeating the last user.
         var padded = (count + UsersPerBlock - 1) / UsersPerBlock * UsersPerBlock;
@@ -97,15 +98,17 @@ public sealed class FactorScorer
                 for (var n0 = 0; n0 < padded; n0 += UsersPerBlock)
                 {
                     var rows = Vector512.IsHardwareAccelerated
-                        ? Kernel512(xAll, n0 * f, i0 / Panel, block, thresholds, n0)
-                        : Kernel256(xAll, n0 * f, i0 / Panel, block, thresholds, n0);
+                        ? Kernel512(xAll, n0 * f, i0 / Panel, block, thresholds, n0, lanes)
+                        : Kernel256(xAll, n0 * f, i0 / Panel, block, thresholds, n0, lanes);
                     for (var r = 0; rows != 0; r++, rows >>= 1)
                     {
                         if ((rows & 1) == 0)
                             continue;
                         ref var heap = ref heaps[n0 + r];
-                        for (var j = 0; j < BlockWidth; j++)
+                        // Only the lanes that reached the threshold, lowest item first.
+                        for (var m = lanes[r]; m != 0; m &= m - 1)
                         {
+                            var j = System.Numerics.BitOperations.TrailingZeroCount(m);
                             var item = i0 + j;
                             if (item >= itemEnd)
                                 break;
@@ -126,10 +129,10 @@ public sealed class FactorScorer
 
     /// <summary>
     /// Scores 6 users × 2 panels; stores a user's row in <paramref name="block"/> only when some score reaches its
-    /// threshold, and returns a bit per such user.
+    /// threshold, with a bit per such lane in <paramref name="lanes"/>, and returns a bit per such user.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int Kernel512(float[] x, int xOffset, int panel, float[] block, float[] thresholds, int t0)
+    private int Kernel512(float[] x, int xOffset, int panel, float[] block, float[] thresholds, int t0, uint[] lanes)
     {
         var f = _f;
         ref var y = ref MemoryMarshal.GetArrayDataReference(_packed);
@@ -225,28 +228,30 @@ public sealed class FactorScorer
         var b1 = Vector512.LoadUnsafe(ref bias, (nuint)(second * 16));
         ref var o = ref MemoryMarshal.GetArrayDataReference(block);
         var rows = 0;
-        rows |= Row512(a00 + b0, a01 + b1, thresholds[t0], ref o, 0) ? 1 : 0;
-        rows |= Row512(a10 + b0, a11 + b1, thresholds[t0 + 1], ref o, 32) ? 2 : 0;
-        rows |= Row512(a20 + b0, a21 + b1, thresholds[t0 + 2], ref o, 64) ? 4 : 0;
-        rows |= Row512(a30 + b0, a31 + b1, thresholds[t0 + 3], ref o, 96) ? 8 : 0;
-        rows |= Row512(a40 + b0, a41 + b1, thresholds[t0 + 4], ref o, 128) ? 16 : 0;
-        rows |= Row512(a50 + b0, a51 + b1, thresholds[t0 + 5], ref o, 160) ? 32 : 0;
+        rows |= (lanes[0] = Row512(a00 + b0, a01 + b1, thresholds[t0], ref o, 0)) != 0 ? 1 : 0;
+        rows |= (lanes[1] = Row512(a10 + b0, a11 + b1, thresholds[t0 + 1], ref o, 32)) != 0 ? 2 : 0;
+        rows |= (lanes[2] = Row512(a20 + b0, a21 + b1, thresholds[t0 + 2], ref o, 64)) != 0 ? 4 : 0;
+        rows |= (lanes[3] = Row512(a30 + b0, a31 + b1, thresholds[t0 + 3], ref o, 96)) != 0 ? 8 : 0;
+        rows |= (lanes[4] = Row512(a40 + b0, a41 + b1, thresholds[t0 + 4], ref o, 128)) != 0 ? 16 : 0;
+        rows |= (lanes[5] = Row512(a50 + b0, a51 + b1, thresholds[t0 + 5], ref o, 160)) != 0 ? 32 : 0;
         return rows;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Row512(Vector512<float> left, Vector512<float> right, float threshold, ref float o, nuint at)
+    private static uint Row512(Vector512<float> left, Vector512<float> right, float threshold, ref float o, nuint at)
     {
         var t = Vector512.Create(threshold);
-        if (!Vector512.GreaterThanOrEqualAny(left, t) && !Vector512.GreaterThanOrEqualAny(right, t))
-            return false;
+        var mask = (uint)Vector512.GreaterThanOrEqual(left, t).ExtractMostSignificantBits()
+            | ((uint)Vector512.GreaterThanOrEqual(right, t).ExtractMostSignificantBits() << 16);
+        if (mask == 0)
+            return 0;
         left.StoreUnsafe(ref o, at);
         right.StoreUnsafe(ref o, at + 16);
-        return true;
+        return mask;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int Kernel256(float[] x, int xOffset, int panel, float[] block, float[] thresholds, int t0)
+    private int Kernel256(float[] x, int xOffset, int panel, float[] block, float[] thresholds, int t0, uint[] lanes)
     {
         var f = _f;
         ref var y = ref MemoryMarshal.GetArrayDataReference(_packed);
@@ -283,24 +288,26 @@ public sealed class FactorScorer
         var b1 = Vector256.LoadUnsafe(ref bias, (nuint)(second * 8));
         ref var o = ref MemoryMarshal.GetArrayDataReference(block);
         var rows = 0;
-        rows |= Row256(a00 + b0, a01 + b1, thresholds[t0], ref o, 0) ? 1 : 0;
-        rows |= Row256(a10 + b0, a11 + b1, thresholds[t0 + 1], ref o, 16) ? 2 : 0;
-        rows |= Row256(a20 + b0, a21 + b1, thresholds[t0 + 2], ref o, 32) ? 4 : 0;
-        rows |= Row256(a30 + b0, a31 + b1, thresholds[t0 + 3], ref o, 48) ? 8 : 0;
-        rows |= Row256(a40 + b0, a41 + b1, thresholds[t0 + 4], ref o, 64) ? 16 : 0;
-        rows |= Row256(a50 + b0, a51 + b1, thresholds[t0 + 5], ref o, 80) ? 32 : 0;
+        rows |= (lanes[0] = Row256(a00 + b0, a01 + b1, thresholds[t0], ref o, 0)) != 0 ? 1 : 0;
+        rows |= (lanes[1] = Row256(a10 + b0, a11 + b1, thresholds[t0 + 1], ref o, 16)) != 0 ? 2 : 0;
+        rows |= (lanes[2] = Row256(a20 + b0, a21 + b1, thresholds[t0 + 2], ref o, 32)) != 0 ? 4 : 0;
+        rows |= (lanes[3] = Row256(a30 + b0, a31 + b1, thresholds[t0 + 3], ref o, 48)) != 0 ? 8 : 0;
+        rows |= (lanes[4] = Row256(a40 + b0, a41 + b1, thresholds[t0 + 4], ref o, 64)) != 0 ? 16 : 0;
+        rows |= (lanes[5] = Row256(a50 + b0, a51 + b1, thresholds[t0 + 5], ref o, 80)) != 0 ? 32 : 0;
         return rows;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Row256(Vector256<float> left, Vector256<float> right, float threshold, ref float o, nuint at)
+    private static uint Row256(Vector256<float> left, Vector256<float> right, float threshold, ref float o, nuint at)
     {
         var t = Vector256.Create(threshold);
-        if (!Vector256.GreaterThanOrEqualAny(left, t) && !Vector256.GreaterThanOrEqualAny(right, t))
-            return false;
+        var mask = (uint)Vector256.GreaterThanOrEqual(left, t).ExtractMostSignificantBits()
+            | ((uint)Vector256.GreaterThanOrEqual(right, t).ExtractMostSignificantBits() << 8);
+        if (mask == 0)
+            return 0;
         left.StoreUnsafe(ref o, at);
         right.StoreUnsafe(ref o, at + 8);
-        return true;
+        return mask;
     }
 
     /// <summary>A min-heap of the best k (score, item) pairs; ties favour the lower item index.</summary>

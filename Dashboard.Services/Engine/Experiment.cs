@@ -45,9 +45,11 @@ public static class Experiment
         CancellationToken cancellation = default)
     {
         var split = Splits.Make(data, spec.Split, spec.TestRatio, spec.Seed);
+        var model = Recipes.Create(spec.Recipe, spec.Hyperparameters, spec.ExcludeSeen);
         var train = split.Train.ToMatrix();
         var test = split.Test.ToMatrix();
-        var model = Recipes.Create(spec.Recipe, spec.Hyperparameters, spec.ExcludeSeen);
+        var fitted = model.Prepare(split.Train);
+        var fitMatrix = ReferenceEquals(fitted, split.Train) ? train : fitted.ToMatrix();
         var iterative = model is AlsRecommender or BprRecommender;
 
         IReadOnlyList<EpochRecord> history = [];
@@ -80,7 +82,7 @@ public static class Experiment
 
         progress?.Report(("training", null));
         var clock = Stopwatch.StartNew();
-        model.Fit(train, new FitOptions
+        model.Fit(fitMatrix, new FitOptions
         {
             Seed = spec.Seed,
             Cancellation = cancellation,

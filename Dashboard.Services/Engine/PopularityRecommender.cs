@@ -4,7 +4,7 @@ namespace Recs.Services.Engine;
 /// The baseline: every user gets the items the most users interacted with. Each user counts once per
 /// item, with weight min(1, w): with time-decayed weights (w &lt; 1 for old events) it becomes recency-weighted.
 /// </summary>
-public sealed class PopularityRecommender : Recommender
+public sealed class PopularityRecommender(double halfLifeDays = 0) : Recommender
 {
     public const string Name = "popularity";
 
@@ -12,7 +12,22 @@ public sealed class PopularityRecommender : Recommender
 
     public override string Recipe => Name;
 
-    public override IReadOnlyDictionary<string, object> Hyperparameters => new Dictionary<string, object>();
+    public override IReadOnlyDictionary<string, object> Hyperparameters => new Dictionary<string, object> { ["half_life_days"] = halfLifeDays };
+
+    /// <summary>
+    /// With a half-life, each interaction weighs 0.5^(age / half-life), age measured back from the latest
+    /// interaction, so recent popularity counts more.
+    /// </summary>
+    public override InteractionSet Prepare(InteractionSet interactions)
+    {
+        if (halfLifeDays <= 0 || interactions.Count == 0)
+            return interactions;
+        var latest = interactions.Time.Max();
+        var weights = new float[interactions.Count];
+        for (var k = 0; k < weights.Length; k++)
+            weights[k] = (float)Math.Pow(0.5, (latest - interactions.Time[k]) / 86400.0 / halfLifeDays);
+        return new InteractionSet(interactions.Users, interactions.Items, interactions.User, interactions.Item, weights, interactions.Time);
+    }
 
     /// <summary>Popularity of each item, as fitted.</summary>
     public ReadOnlySpan<float> Popularity => _popularity;

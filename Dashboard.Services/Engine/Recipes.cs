@@ -11,7 +11,7 @@ public static class Recipes
     /// <summary>Hyperparameters each recipe accepts, with defaults.</summary>
     public static IReadOnlyDictionary<string, string> Defaults(string recipe) => recipe switch
     {
-        PopularityRecommender.Name => new Dictionary<string, string>(),
+        PopularityRecommender.Name => new Dictionary<string, string> { ["half-life-days"] = "0" },
         ItemKnnRecommender.Name => new Dictionary<string, string> { ["neighbours"] = "50", ["shrink"] = "10" },
         AlsRecommender.Name or AlsRecommender.RankingName => new Dictionary<string, string>
         {
@@ -37,7 +37,7 @@ public static class Recipes
         }
         return recipe switch
         {
-            PopularityRecommender.Name => new PopularityRecommender { ExcludeSeen = excludeSeen },
+            PopularityRecommender.Name => new PopularityRecommender(Float(p, "half-life-days", 0, 36500)) { ExcludeSeen = excludeSeen },
             ItemKnnRecommender.Name => new ItemKnnRecommender(Int(p, "neighbours", 1, 1000), Float(p, "shrink", 0, 1e6f)) { ExcludeSeen = excludeSeen },
             AlsRecommender.Name or AlsRecommender.RankingName => new AlsRecommender(
                 Int(p, "factors", 1, 1024), Int(p, "iterations", 1, 500), Float(p, "regularization", 0, 1e4f),

@@ -44,6 +44,9 @@ public abstract class Recommender
     /// <summary>The hyperparameters, for the registry (name → value).</summary>
     public abstract IReadOnlyDictionary<string, object> Hyperparameters { get; }
 
+    /// <summary>Adjusts the interactions before the matrix is built (e.g. time decay); by default, none.</summary>
+    public virtual InteractionSet Prepare(InteractionSet interactions) => interactions;
+
     /// <summary>Fits on a user × item matrix of interaction weights (duplicates already folded).</summary>
     public abstract void Fit(CsrMatrix userItems, FitOptions options);
 

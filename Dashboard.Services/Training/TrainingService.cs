@@ -138,7 +138,7 @@ public sealed class TrainingService(
             if (result.BestEpoch is { } best)
                 servingHyper[model is AlsRecommender ? "iterations" : "epochs"] = best.ToString(CultureInfo.InvariantCulture);
             var serving = Recipes.Create(request.Recipe, servingHyper, request.ExcludeSeen);
-            await Task.Run(() => serving.Fit(data.Interactions.ToMatrix(), new FitOptions { Seed = request.Seed, Cancellation = cancellationToken }), cancellationToken);
+            await Task.Run(() => serving.Fit(serving.Prepare(data.Interactions).ToMatrix(), new FitOptions { Seed = request.Seed, Cancellation = cancellationToken }), cancellationToken);
             var artifact = new ModelArtifact(serving, data.UserIds, data.ItemIds).ToBytes(servingHyper);
 
             await Report(0.9, "registering the version");

@@ -239,3 +239,26 @@ public sealed class BprContractTests : PersonalisedRecommenderContractTests
         Assert.Equal([0.1, 0.3, 0.2, 0.25, 0.2], model.History.Select(h => h.ValidationNdcg!.Value));
     }
 }
+
+public sealed class PopularityDecayTests
+{
+    [Fact]
+    public void With_a_half_life_recent_interest_outweighs_old_interest()
+    {
+        // Item 0: three users, 100 days ago. Item 1: two users, today. Without decay item 0 leads; with a 10-day half-life item 1.
+        const long day = 86_400;
+        var set = new InteractionSet(5, 2, [0, 1, 2, 3, 4], [0, 0, 0, 1, 1], [1, 1, 1, 1, 1], [0, 0, 0, 100 * day, 100 * day]);
+        var items = new int[2];
+
+        var plain = new PopularityRecommender { ExcludeSeen = false };
+        plain.Fit(plain.Prepare(set).ToMatrix(), new FitOptions());
+        plain.Recommend(0, [], items, new float[2]);
+        Assert.Equal([0, 1], items);
+
+        var decayed = new PopularityRecommender(halfLifeDays: 10) { ExcludeSeen = false };
+        decayed.Fit(decayed.Prepare(set).ToMatrix(), new FitOptions());
+        decayed.Recommend(0, [], items, new float[2]);
+        Assert.Equal([1, 0], items);
+        Assert.Equal(3 * Math.Pow(0.5, 10), decayed.Popularity[0], 5);
+    }
+}

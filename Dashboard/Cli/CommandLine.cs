@@ -80,11 +80,13 @@ public static class CommandLine
                 engine speed with warm-up and medians, as JSON (als-database and similar-items read the configured database)
             dotnet run --project Dashboard -- evaluate --interactions FILE [opts]   offline evaluation, no database needed
                 --interactions FILE      AWS Personalize interactions CSV (USER_ID,ITEM_ID,EVENT_TYPE,EVENT_VALUE,TIMESTAMP), plain or .gz
+                --online-retail FILE     or the UCI Online Retail export (purchases, cleaned as the importer does)
                 --recipe NAME            popularity, similar-items, user-personalization, personalized-ranking, bpr
                 --split temporal|random-per-user|leave-last-out   --test-ratio 0.2   --k 10   --seed 42
                 --event-weights purchase=1,view=0.2   --allow-repeats   --validation-ratio 0.1 (0: no early stopping)
                 recipe hyperparameters: --factors --iterations --regularization --alpha --cg-steps (ALS),
-                --factors --epochs --learning-rate --regularization (bpr), --neighbours --shrink (similar-items)
+                --factors --epochs --learning-rate --regularization (bpr), --neighbours --shrink (similar-items),
+                --half-life-days (popularity, 0 = no time decay)
                 prints one JSON object: metrics beside the popularity baseline on the same split, and the learning curve
             Configuration keys (appsettings.json, environment Database__DataDirectory=..., or --Database:DataDirectory=...):
                 ConnectionStrings:Recs, Database:DataDirectory, Database:BinDirectory, Database:Port, Database:Name,

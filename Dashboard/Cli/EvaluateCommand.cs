@@ -9,11 +9,12 @@ namespace Recs.Dashboard.Cli;
 public static class EvaluateCommand
 {
     private static readonly HashSet<string> OwnOptions =
-        ["interactions", "recipe", "split", "test-ratio", "k", "seed", "event-weights", "allow-repeats", "validation-ratio", "patience"];
+        ["interactions", "online-retail", "recipe", "split", "test-ratio", "k", "seed", "event-weights", "allow-repeats", "validation-ratio", "patience"];
 
     public static async Task<int> RunAsync(Verb verb, TextWriter stdout)
     {
-        var path = verb.Get("interactions") ?? throw new CommandLineException("evaluate needs --interactions FILE (an AWS Personalize interactions CSV).");
+        var path = verb.Get("interactions") ?? verb.Get("online-retail")
+            ?? throw new CommandLineException("evaluate needs --interactions FILE (an AWS Personalize interactions CSV) or --online-retail FILE (the UCI Online Retail export).");
         var recipe = verb.Get("recipe") ?? AlsRecommender.Name;
         if (!Recipes.Names.Contains(recipe))
             throw new CommandLineException($"--recipe must be one of {string.Join(", ", Recipes.Names)}, not '{recipe}'.");
@@ -43,7 +44,9 @@ public static class EvaluateCommand
             Patience = verb.GetInt("patience", 3),
         };
 
-        var data = PersonalizeInteractionsFile.Read(path, ParseWeights(verb.Get("event-weights")));
+        var data = verb.Get("interactions") is not null
+            ? PersonalizeInteractionsFile.Read(path, ParseWeights(verb.Get("event-weights")))
+            : OnlineRetailFile.ReadPurchases(path).Interactions;
         ExperimentResult result;
         try
         {

@@ -78,9 +78,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         for (var k = 0; k < _y.Length; k++)
             _y[k] = (float)(rng.Normal() * 0.01);
 
-        History.Clear();
-        BestEpoch = null;
-        double bestNdcg = double.NegativeInfinity;
+        BeginFit();
         float[]? bestX = null, bestY = null;
         for (var epoch = 1; epoch <= _iterations; epoch++)
         {
@@ -91,23 +89,8 @@ public sealed class AlsRecommender : Recommender, IFactorModel
             var seconds = clock.Elapsed.TotalSeconds;
             var loss = Loss(cui);
             var ndcg = options.ValidationNdcg?.Invoke(this);
-            var record = new EpochRecord(epoch, loss, null, ndcg, seconds);
-            History.Add(record);
-            options.Progress?.Report(record);
-
-            if (ndcg is null)
-                continue;
-            if (ndcg > bestNdcg)
-            {
-                bestNdcg = ndcg.Value;
-                BestEpoch = epoch;
-                bestX = (float[])_x.Clone();
-                bestY = (float[])_y.Clone();
-            }
-            else if (options.Patience > 0 && epoch - BestEpoch >= options.Patience)
-            {
+            if (!EndEpoch(new EpochRecord(epoch, loss, null, ndcg, seconds), options, () => (bestX, bestY) = ((float[])_x.Clone(), (float[])_y.Clone())))
                 break;
-            }
         }
         if (bestX is not null && bestY is not null)
         {

@@ -70,9 +70,7 @@ public sealed class BprRecommender : Recommender, IFactorModel
         for (var u = 0; u < Users; u++)
             for (var k = userItems.RowStart[u]; k < userItems.RowStart[u + 1]; k++) pairUser[k] = u;
 
-        History.Clear();
-        BestEpoch = null;
-        double bestNdcg = double.NegativeInfinity;
+        BeginFit();
         float[]? bestW = null, bestH = null, bestBias = null;
         var diff = new float[f];
         var wu = new float[f];
@@ -112,23 +110,8 @@ public sealed class BprRecommender : Recommender, IFactorModel
             var validationLoss = Validation is null ? (double?)null : ValidationLoss(Validation, userItems, options.Seed);
             var ndcg = options.ValidationNdcg?.Invoke(this);
             var record = new EpochRecord(epoch, lossSum / Math.Max(1, steps), validationLoss, ndcg, seconds);
-            History.Add(record);
-            options.Progress?.Report(record);
-
-            if (ndcg is null)
-                continue;
-            if (ndcg > bestNdcg)
-            {
-                bestNdcg = ndcg.Value;
-                BestEpoch = epoch;
-                bestW = (float[])_w.Clone();
-                bestH = (float[])_h.Clone();
-                bestBias = (float[])_bias.Clone();
-            }
-            else if (options.Patience > 0 && epoch - BestEpoch >= options.Patience)
-            {
+            if (!EndEpoch(record, options, () => (bestW, bestH, bestBias) = ((float[])_w.Clone(), (float[])_h.Clone(), (float[])_bias.Clone())))
                 break;
-            }
         }
         if (bestW is not null)
         {

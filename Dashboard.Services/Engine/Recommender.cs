@@ -41,6 +41,37 @@ public abstract class Recommender
     /// <summary>The epoch whose state the model kept (early stopping), or null for one-pass recipes.</summary>
     public int? BestEpoch { get; protected set; }
 
+    private double _bestNdcg = double.NegativeInfinity;
+
+    /// <summary>Starts a fresh curve.</summary>
+    protected void BeginFit()
+    {
+        History.Clear();
+        BestEpoch = null;
+        _bestNdcg = double.NegativeInfinity;
+    }
+
+    /// <summary>
+    /// Records and reports an epoch and applies early stopping on validation NDCG@10: calls
+    /// <paramref name="snapshot"/> when the epoch is the best so far, and returns false once
+    /// <see cref="FitOptions.Patience"/> epochs have passed without improvement.
+    /// </summary>
+    protected bool EndEpoch(EpochRecord record, FitOptions options, Action snapshot)
+    {
+        History.Add(record);
+        options.Progress?.Report(record);
+        if (record.ValidationNdcg is not { } ndcg)
+            return true;
+        if (ndcg > _bestNdcg)
+        {
+            _bestNdcg = ndcg;
+            BestEpoch = record.Epoch;
+            snapshot();
+            return true;
+        }
+        return options.Patience <= 0 || record.Epoch - BestEpoch < options.Patience;
+    }
+
     /// <summary>The hyperparameters, for the registry (name → value).</summary>
     public abstract IReadOnlyDictionary<string, object> Hyperparameters { get; }
 

@@ -17,6 +17,15 @@ public sealed record OverviewStats(
     public bool IsEmpty => Customers == 0 && Products == 0 && Interactions == 0;
 }
 
+/// <summary>How fresh the serving cache is: when it was written, by which model, and how much of the catalogue it covers.</summary>
+public sealed record CacheFreshness(DateTime? UsersUpdatedAt, string? UsersModelVersion, long UsersCached, long UsersWithHistory,
+    DateTime? ProductsUpdatedAt, long ProductsCached, long Products)
+{
+    public double UserShare => UsersWithHistory == 0 ? 0 : (double)UsersCached / UsersWithHistory;
+
+    public double ProductShare => Products == 0 ? 0 : (double)ProductsCached / Products;
+}
+
 /// <summary>Counts and summaries for the overview page.</summary>
 public sealed class OverviewService(NpgsqlDataSource dataSource, RecsDatabase database)
 {
@@ -53,6 +62,21 @@ public sealed class OverviewService(NpgsqlDataSource dataSource, RecsDatabase da
         var categories = (await connection.QueryAsync<CategorySales>(new CommandDefinition(categoriesSql, new { top = topCategories }, cancellationToken: cancellationToken))).ToList();
         return new OverviewStats(counts.customers, counts.products, counts.orders, counts.order_lines, counts.interactions, counts.regions,
             counts.first_interaction, counts.last_interaction, perMonth, categories, database.Describe());
+    }
+
+    public async Task<CacheFreshness> CacheAsync(CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            select (select max(updated_at) from offline_user_recommendations) as UsersUpdatedAt,
+                   (select model_version from offline_user_recommendations limit 1) as UsersModelVersion,
+                   (select count(*) from offline_user_recommendations) as UsersCached,
+                   (select count(distinct user_id) from interactions) as UsersWithHistory,
+                   (select max(updated_at) from offline_similar_items) as ProductsUpdatedAt,
+                   (select count(*) from offline_similar_items) as ProductsCached,
+                   (select count(*) from products) as Products
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleAsync<CacheFreshness>(new CommandDefinition(sql, cancellationToken: cancellationToken));
     }
 
 #pragma warning disable IDE1006, CA1812 // column names as PostgreSQL returns them; built by Dapper

@@ -13,6 +13,14 @@ public sealed record JobRecord(
     public bool IsActive => Status is JobStatus.Queued or JobStatus.Running;
 }
 
+/// <summary>A finished or running job as the history table shows it.</summary>
+public sealed record JobHistoryRow(
+    long Id, string Kind, string Status, string? Message, string? Error, string? RequestedBy,
+    DateTime CreatedAt, DateTime? StartedAt, DateTime? FinishedAt, string? Version)
+{
+    public TimeSpan? Duration => StartedAt is { } s ? (FinishedAt ?? DateTime.UtcNow) - s : null;
+}
+
 public static class JobStatus
 {
     public const string Queued = "queued";
@@ -116,6 +124,18 @@ public sealed class JobService(NpgsqlDataSource dataSource, TimeProvider time)
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<JobRecord>(sql, new { kind });
+    }
+
+    /// <summary>Recent jobs of the given kinds, newest first, with their result and who asked.</summary>
+    public async Task<IReadOnlyList<JobHistoryRow>> HistoryAsync(string[] kinds, int limit = 20, CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            select id as Id, kind as Kind, status as Status, message as Message, error as Error, requested_by as RequestedBy,
+                   created_at as CreatedAt, started_at as StartedAt, finished_at as FinishedAt, result->>'version' as Version
+            from jobs where kind = any(@kinds) order by id desc limit @limit
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<JobHistoryRow>(sql, new { kinds, limit })).ToList();
     }
 
     /// <summary>Marks running jobs whose process stopped sending heartbeats as failed; returns how many.</summary>

@@ -1,12 +1,9 @@
 using Bunit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using MudBlazor.Services;
-using Npgsql;
-using Recs.Services.Analytics;
+using Recs.Services;
 using Recs.Services.Data;
-using Recs.Services.Jobs;
 
 namespace Recs.Tests.Components;
 
@@ -26,18 +23,15 @@ public abstract class MudBunitContext : BunitContext, IAsyncLifetime
     // MudBlazor's services are only IAsyncDisposable; xunit 2 disposes test classes synchronously otherwise.
     Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
 
-    /// <summary>Registers the real services a page needs, pointed at a test database (external mode: nothing is started).</summary>
+    /// <summary>Registers the app's real services (as Program does), pointed at a test database; nothing is started.</summary>
     protected async Task UseDatabaseAsync(string connectionString)
     {
         var configuration = new ConfigurationBuilder()
             .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Recs"] = connectionString })
             .Build();
-        var database = new RecsDatabase(Microsoft.Extensions.Options.Options.Create(new DatabaseOptions()), configuration, NullLogger<RecsDatabase>.Instance);
-        await database.StartAsync();
-        Services.AddSingleton(database);
-        Services.AddSingleton<NpgsqlDataSource>(_ => database.DataSource);
-        Services.AddSingleton(TimeProvider.System);
-        Services.AddSingleton<JobService>();
-        Services.AddSingleton<OverviewService>();
+        Services.AddSingleton<IConfiguration>(configuration);
+        Services.AddLogging();
+        Services.AddRecsCore();
+        await Services.GetRequiredService<RecsDatabase>().StartAsync();
     }
 }

@@ -1,0 +1,115 @@
+using Bunit;
+using Microsoft.Extensions.DependencyInjection;
+using Recs.Dashboard.Components.Pages;
+using Recs.Services.Engine;
+using Recs.Services.Training;
+using Recs.Tests.Integration;
+
+namespace Recs.Tests.Components;
+
+/// <summary>A database with demo data and three trained versions, shared by the page tests.</summary>
+public sealed class TrainedDatabaseFixture : IAsyncLifetime
+{
+    public DemoDatabaseFixture Database { get; } = new();
+
+    public string Als { get; private set; } = "";
+    public string Popularity { get; private set; } = "";
+    public string OtherSplit { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        await Database.InitializeAsync();
+        await using var services = TestServices.Create(Database.ConnectionString);
+        var training = services.GetRequiredService<TrainingService>();
+        Popularity = (await training.RunNowAsync(new TrainingRequest { Recipe = PopularityRecommender.Name })).Version.Version;
+        Als = (await training.RunNowAsync(new TrainingRequest
+        {
+            Recipe = AlsRecommender.Name, AutoPromote = false, Hyperparameters = new Dictionary<string, string> { ["factors"] = "8", ["iterations"] = "6" },
+        })).Version.Version;
+        OtherSplit = (await training.RunNowAsync(new TrainingRequest { Recipe = ItemKnnRecommender.Name, Split = Splits.RandomPerUser, AutoPromote = false })).Version.Version;
+    }
+
+    public Task DisposeAsync() => Database.DisposeAsync();
+}
+
+public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitContext, IClassFixture<TrainedDatabaseFixture>
+{
+    private void NavigateTo(string uri) => Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo(uri);
+
+    [Fact]
+    public async Task Models_lists_every_version_marks_the_champion_and_flags_other_splits()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+
+        var cut = Render<Models>();
+
+        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=versions] tbody tr").Count));
+        Assert.Equal("champion", cut.Find($"[data-testid='version-{trained.Popularity}'] [data-testid=status]").TextContent.Trim());
+        Assert.Equal("challenger", cut.Find($"[data-testid='version-{trained.Als}'] [data-testid=status]").TextContent.Trim());
+        Assert.NotNull(cut.Find($"[data-testid='version-{trained.OtherSplit}'] [data-testid=not-comparable]"));
+        Assert.Empty(cut.FindAll($"[data-testid='version-{trained.Als}'] [data-testid=not-comparable]"));
+        Assert.NotNull(cut.Find($"[data-testid='promote-{trained.Als}']"));
+        Assert.NotNull(cut.Find("[data-testid=metric-history-chart] svg"));
+        Assert.Contains("ndcg@10 popularity", cut.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Models_reads_the_metrics_to_draw_from_the_url()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+        NavigateTo("/models?metrics=coverage@10");
+
+        var cut = Render<Models>();
+
+        cut.WaitForAssertion(() => Assert.Contains("coverage@10 popularity", cut.Markup, StringComparison.Ordinal));
+        Assert.DoesNotContain("ndcg@10 popularity", cut.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Learning_curves_draw_the_chosen_version_and_mark_its_best_epoch()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+
+        NavigateTo($"/learning-curves?versions={trained.Als}");
+
+        var cut = Render<LearningCurves>();
+
+        cut.WaitForAssertion(() => Assert.Contains("best epoch", cut.Find("[data-testid=best-epochs]").TextContent, StringComparison.Ordinal));
+        Assert.NotNull(cut.Find("[data-testid=curve-ndcg] svg"));
+        Assert.NotNull(cut.Find("[data-testid=curve-train-loss] svg"));
+        Assert.Contains("★", cut.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Training_shows_the_recipes_hyperparameters_with_defaults_and_refuses_a_bad_value()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+
+        NavigateTo($"/training?recipe={BprRecommender.Name}");
+
+        var cut = Render<Training>();
+
+        // MudTextField puts extra attributes on its input element.
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("input[data-testid=hyper-learning-rate]")));
+        Assert.Equal("30", cut.Find("input[data-testid=hyper-epochs]").GetAttribute("value"));
+        cut.Find("input[data-testid=hyper-epochs]").Change("-4");
+        cut.Find("[data-testid=start-training]").Click();
+        cut.WaitForAssertion(() => Assert.Contains("epochs must be a whole number", cut.Find("[data-testid=form-error]").TextContent, StringComparison.Ordinal));
+        cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-testid=job-history] tbody tr")));
+    }
+}
+
+public sealed class ModelPagesEmptyTests(DatabaseFixture db) : MudBunitContext, IClassFixture<DatabaseFixture>
+{
+    [Fact]
+    public async Task Without_versions_the_pages_say_how_to_get_one()
+    {
+        await UseDatabaseAsync(db.ConnectionString);
+
+        var models = Render<Models>();
+        var curves = Render<LearningCurves>();
+
+        models.WaitForAssertion(() => Assert.Contains("No model versions yet", models.Find("[data-testid=models-empty]").TextContent, StringComparison.Ordinal));
+        curves.WaitForAssertion(() => Assert.Contains("No curves yet", curves.Find("[data-testid=curves-empty]").TextContent, StringComparison.Ordinal));
+    }
+}

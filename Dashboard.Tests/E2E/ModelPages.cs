@@ -1,0 +1,73 @@
+using Microsoft.Playwright;
+
+namespace Recs.Tests.E2E;
+
+/// <summary>Page objects for the ML engineer's pages, named for what a user does and checks.</summary>
+public sealed class TrainingPage(IPage page, string baseUrl)
+{
+    public async Task OpenAsync(string recipe)
+    {
+        await page.GotoAsync($"{baseUrl}/training?recipe={recipe}");
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Training", Level = 1 }).WaitForAsync();
+        await page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
+    }
+
+    public async Task SetHyperparameterAsync(string name, string value) =>
+        await page.Locator($"input[data-testid=hyper-{name}]").FillAsync(value);
+
+    public async Task StartAsync()
+    {
+        await Assertions.Expect(page.Locator("[data-testid=start-training]")).ToBeEnabledAsync();
+        await page.Locator("[data-testid=start-training]").ClickAsync();
+    }
+
+    public async Task AssertRunningAsync() =>
+        await Assertions.Expect(page.Locator("[data-testid=training-progress] [data-testid=status]")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("running|succeeded"));
+
+    public async Task WaitForSuccessAsync() =>
+        await Assertions.Expect(page.Locator("[data-testid=training-progress] [data-testid=status]")).ToHaveTextAsync("succeeded", new() { Timeout = 120_000 });
+
+    public async Task<string> ProgressFiguresAsync() => await page.Locator("[data-testid=progress-figures]").InnerTextAsync();
+
+    public async Task<string> NewestVersionAsync() =>
+        (await page.Locator("[data-testid=job-history] tbody tr").First.Locator("a").InnerTextAsync()).Trim();
+
+    public async Task ScreenshotAsync(string name) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+}
+
+public sealed class ModelsPage(IPage page, string baseUrl)
+{
+    public async Task OpenAsync()
+    {
+        await page.GotoAsync($"{baseUrl}/models");
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Models", Level = 1 }).WaitForAsync();
+    }
+
+    public async Task AssertVersionListedAsync(string version, string status) =>
+        await Assertions.Expect(page.Locator($"[data-testid='version-{version}'] [data-testid=status]")).ToHaveTextAsync(status);
+
+    public async Task AssertChartIsDrawnAsync() =>
+        await Assertions.Expect(page.Locator("[data-testid=metric-history-chart] svg").First).ToBeVisibleAsync();
+
+    public async Task ScreenshotAsync(string name) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+}
+
+public sealed class LearningCurvesPage(IPage page, string baseUrl)
+{
+    public async Task OpenAsync(string version)
+    {
+        await page.GotoAsync($"{baseUrl}/learning-curves?versions={version}");
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Learning curves", Level = 1 }).WaitForAsync();
+    }
+
+    public async Task AssertCurveDrawnWithBestEpochAsync(string version)
+    {
+        await Assertions.Expect(page.Locator("[data-testid=curve-ndcg] svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-testid=best-epochs]")).ToContainTextAsync($"{version}: ★ best epoch");
+    }
+
+    public async Task ScreenshotAsync(string name) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+}

@@ -1,0 +1,51 @@
+using Dapper;
+using Npgsql;
+
+namespace Recs.Tests.E2E;
+
+[Collection(BrowserCollection.Name)]
+public sealed class TrainingE2ETests(BrowserFixture browser)
+{
+    [Fact]
+    public async Task A_training_run_started_in_the_browser_finishes_and_shows_up_on_models_and_learning_curves()
+    {
+        await using var app = await AppProcess.StartAsync();
+        await app.WaitForDemoDataAsync(TimeSpan.FromSeconds(60));
+        var page = await browser.NewPageAsync();
+
+        var training = new TrainingPage(page, app.BaseUrl);
+        await training.OpenAsync("user-personalization");
+        await training.SetHyperparameterAsync("factors", "16");
+        await training.SetHyperparameterAsync("iterations", "8");
+        await training.StartAsync();
+        await training.AssertRunningAsync();
+        await training.WaitForSuccessAsync();
+        Assert.Contains("100%", await training.ProgressFiguresAsync(), StringComparison.Ordinal);
+        var version = await training.NewestVersionAsync();
+        await training.ScreenshotAsync("training");
+
+        await using (var connection = new NpgsqlConnection(app.ConnectionString))
+        {
+            Assert.Equal("user-personalization", await connection.ExecuteScalarAsync<string>("select recipe from model_versions where version = @version", new { version }));
+            Assert.Equal("champion", await connection.ExecuteScalarAsync<string>("select status from model_versions where version = @version", new { version }));
+            Assert.True(await connection.ExecuteScalarAsync<long>("select count(*) from offline_user_recommendations") > 0);
+        }
+
+        var models = new ModelsPage(page, app.BaseUrl);
+        await models.OpenAsync();
+        await models.AssertVersionListedAsync(version, "champion");
+        await models.AssertChartIsDrawnAsync();
+        await models.ScreenshotAsync("models");
+
+        var curves = new LearningCurvesPage(page, app.BaseUrl);
+        await curves.OpenAsync(version);
+        await curves.AssertCurveDrawnWithBestEpochAsync(version);
+        await curves.ScreenshotAsync("learning-curves");
+
+        var overview = new OverviewPage(page, app.BaseUrl);
+        await overview.OpenAsync();
+        await overview.WaitForFiguresAsync();
+        await Microsoft.Playwright.Assertions.Expect(page.Locator("[data-testid=champion-version]")).ToHaveTextAsync(version);
+        await overview.ScreenshotAsync("overview-with-champion");
+    }
+}

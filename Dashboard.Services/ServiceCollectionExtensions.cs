@@ -22,6 +22,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<DemoDataService>();
         services.AddHostedService(sp => sp.GetRequiredService<DemoDataService>());
         services.AddSingleton<OverviewService>();
+        services.AddSingleton<ExplorerService>();
         services.AddOptions<TrainingOptions>().BindConfiguration(TrainingOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.EventWeights.Count > 0 && o.EventWeights.Values.All(w => w >= 0 && float.IsFinite(w)) && o.EventWeights.Values.Any(w => w > 0),
                 "Training:EventWeights must give at least one event type a positive weight, and none a negative one.")

@@ -71,3 +71,63 @@ public sealed class LearningCurvesPage(IPage page, string baseUrl)
     public async Task ScreenshotAsync(string name) =>
         await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
 }
+
+public sealed class SimilarItemsPage(IPage page, string baseUrl)
+{
+    public async Task OpenAsync()
+    {
+        await page.GotoAsync($"{baseUrl}/similar-items");
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Similar items", Level = 1 }).WaitForAsync();
+        await page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
+    }
+
+    public async Task SearchAndPickAsync(string text)
+    {
+        var input = page.Locator("input[data-testid=product-search]");
+        await input.ClickAsync();
+        await input.PressSequentiallyAsync(text, new() { Delay = 50 });
+        var option = page.Locator(".mud-popover-open .mud-list-item").First;
+        await option.WaitForAsync(new() { Timeout = 15_000 });
+        await option.ClickAsync();
+        await page.Locator("[data-testid=chosen-product]").WaitForAsync();
+    }
+
+    public async Task<string> ChosenProductAsync() => (await page.Locator("[data-testid=chosen-product] h2").InnerTextAsync()).Trim();
+
+    public async Task<int> NeighbourCountAsync() => await page.Locator("[data-testid=neighbours] tbody tr").CountAsync();
+
+    public async Task<string> FollowNeighbourAsync(int index)
+    {
+        var link = page.Locator("[data-testid=neighbours] [data-testid=neighbour-link]").Nth(index);
+        var name = (await link.InnerTextAsync()).Trim();
+        await link.ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=chosen-product] h2")).ToHaveTextAsync(name);
+        return name;
+    }
+
+    public async Task AssertBreadcrumbHasAsync(string name) =>
+        await Assertions.Expect(page.Locator("[data-testid=breadcrumbs]")).ToContainTextAsync(name);
+
+    public async Task ScreenshotAsync(string name) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+}
+
+public sealed class UsersPage(IPage page, string baseUrl)
+{
+    public async Task OpenAsync(long customerId)
+    {
+        await page.GotoAsync($"{baseUrl}/users?customer={customerId}");
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Users", Level = 1 }).WaitForAsync();
+    }
+
+    public async Task<int> RecommendationCountAsync()
+    {
+        await page.Locator("[data-testid=recommendations] tbody tr").First.WaitForAsync();
+        return await page.Locator("[data-testid=recommendations] tbody tr").CountAsync();
+    }
+
+    public async Task<int> PurchaseCountAsync() => await page.Locator("[data-testid=purchases] tbody tr").CountAsync();
+
+    public async Task ScreenshotAsync(string name) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+}

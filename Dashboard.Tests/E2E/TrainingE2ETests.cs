@@ -7,7 +7,7 @@ namespace Recs.Tests.E2E;
 public sealed class TrainingE2ETests(BrowserFixture browser)
 {
     [Fact]
-    public async Task A_training_run_started_in_the_browser_finishes_and_shows_up_on_models_and_learning_curves()
+    public async Task A_training_run_started_in_the_browser_shows_up_on_models_and_curves_and_feeds_the_explorers()
     {
         await using var app = await AppProcess.StartAsync();
         await app.WaitForDemoDataAsync(TimeSpan.FromSeconds(60));
@@ -47,5 +47,26 @@ public sealed class TrainingE2ETests(BrowserFixture browser)
         await overview.WaitForFiguresAsync();
         await Microsoft.Playwright.Assertions.Expect(page.Locator("[data-testid=champion-version]")).ToHaveTextAsync(version);
         await overview.ScreenshotAsync("overview-with-champion");
+
+        // A product owner checks a product's neighbours and follows one.
+        var similar = new SimilarItemsPage(page, app.BaseUrl);
+        await similar.OpenAsync();
+        await similar.ScreenshotAsync("similar-items-empty");
+        await similar.SearchAndPickAsync("P000001");
+        var first = await similar.ChosenProductAsync();
+        Assert.Equal(25, await similar.NeighbourCountAsync());
+        await similar.FollowNeighbourAsync(0);
+        await similar.AssertBreadcrumbHasAsync(first);
+        await similar.ScreenshotAsync("similar-items");
+
+        // ...and a customer's history beside what they are recommended.
+        long customer;
+        await using (var connection = new NpgsqlConnection(app.ConnectionString))
+            customer = await connection.ExecuteScalarAsync<long>("select user_id from offline_user_recommendations order by user_id limit 1");
+        var users = new UsersPage(page, app.BaseUrl);
+        await users.OpenAsync(customer);
+        Assert.Equal(25, await users.RecommendationCountAsync());
+        Assert.True(await users.PurchaseCountAsync() > 0);
+        await users.ScreenshotAsync("users");
     }
 }

@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using Dapper;
+using Npgsql;
+using Recs.Services.Training;
+
+namespace Recs.Services.Analytics;
+
+public sealed record ProductRow(long Id, string ExternalId, string Name, string? Category, string? Brand, decimal? Price);
+
+/// <summary>A neighbour of a product: similarity, and how many customers bought both.</summary>
+public sealed record NeighbourRow(long Id, string ExternalId, string Name, string? Category, decimal? Price, double Score, long BoughtBoth);
+
+public sealed record CustomerRow(long Id, string ExternalId, string? Region, string? City, short? Age, string? Gender, string? Segment);
+
+public sealed record PurchaseRow(DateTime At, long ProductId, string Name, string? Category, float Quantity);
+
+public sealed record CategoryShare(string Category, long Count);
+
+/// <summary>A cached recommendation with why it is plausible.</summary>
+public sealed record RecommendationRow(int Rank, long ProductId, string Name, string? Category, decimal? Price, double Score, string Reason);
+
+/// <summary>What the similar-item and user explorers read: searches, the cache, and the registry's models.</summary>
+public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry registry)
+{
+    // Artifacts can be large: keep the last few loaded, keyed by version.
+    private readonly ConcurrentDictionary<string, Lazy<Task<ModelArtifact?>>> _artifacts = new();
+
+    public async Task<IReadOnlyList<ProductRow>> SearchProductsAsync(string text, int limit = 12, CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            select id as Id, external_id as ExternalId, name as Name, category as Category, brand as Brand, price as Price
+            from products
+            where name ilike '%' || @text || '%' or external_id ilike @text || '%' or id::text = @text
+            order by (external_id ilike @text || '%') desc, name
+            limit @limit
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<ProductRow>(sql, new { text = text.Trim(), limit })).ToList();
+    }
+
+    public async Task<ProductRow?> ProductAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ProductRow>(
+            "select id as Id, external_id as ExternalId, name as Name, category as Category, brand as Brand, price as Price from products where id = @id", new { id });
+    }
+
+    /// <summary>The product's cached neighbours (the champion's), best first, and the version that wrote them.</summary>
+    public async Task<(IReadOnlyList<NeighbourRow> Rows, string? Version)> CachedNeighboursAsync(long productId, CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            with sims as (
+                select (x.e->>'product_id')::bigint as product_id, (x.e->>'score')::float8 as score, x.ord
+                from offline_similar_items s, jsonb_array_elements(s.similar_products) with ordinality as x(e, ord)
+                where s.product_id = @productId
+            )
+            select p.id as Id, p.external_id as ExternalId, p.name as Name, p.category as Category, p.price as Price, sims.score as Score,
+                   (select count(distinct a.user_id) from interactions a
+                    where a.item_id = @productId and a.event_type = 'purchase'
+                      and exists (select 1 from interactions b where b.user_id = a.user_id and b.item_id = p.id and b.event_type = 'purchase')) as BoughtBoth
+            from sims join products p on p.id = sims.product_id
+            order by sims.ord
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<NeighbourRow>(sql, new { productId })).ToList();
+        var version = await connection.ExecuteScalarAsync<string?>("select model_version from offline_similar_items where product_id = @productId", new { productId });
+        return (rows, version);
+    }
+
+    /// <summary>Neighbours computed by any registered version's model (to compare versions side by side).</summary>
+    public async Task<IReadOnlyList<NeighbourRow>> VersionNeighboursAsync(string version, long productId, int count = 25, CancellationToken cancellationToken = default)
+    {
+        var artifact = await _artifacts.GetOrAdd(version, v => new Lazy<Task<ModelArtifact?>>(() => registry.LoadArtifactAsync(v))).Value;
+        if (_artifacts.Count > 3)
+        {
+            foreach (var key in _artifacts.Keys.Where(k => k != version).Take(_artifacts.Count - 3))
+                _artifacts.TryRemove(key, out _);
+        }
+        if (artifact is null)
+            return [];
+        var index = Array.IndexOf(artifact.ItemIds, productId);
+        if (index < 0)
+            return [];
+        var items = new int[count];
+        var scores = new float[count];
+        var n = artifact.Model.SimilarItems(index, items, scores);
+        var ids = items.Take(n).Select(i => artifact.ItemIds[i]).ToArray();
+        const string sql = """
+            select p.id as Id, p.external_id as ExternalId, p.name as Name, p.category as Category, p.price as Price, 0::float8 as Score,
+                   (select count(distinct a.user_id) from interactions a
+                    where a.item_id = @productId and a.event_type = 'purchase'
+                      and exists (select 1 from interactions b where b.user_id = a.user_id and b.item_id = p.id and b.event_type = 'purchase')) as BoughtBoth
+            from products p where p.id = any(@ids)
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var byId = (await connection.QueryAsync<NeighbourRow>(sql, new { productId, ids })).ToDictionary(r => r.Id);
+        return ids.Select((id, k) => byId[id] with { Score = scores[k] }).ToList();
+    }
+
+    public async Task<IReadOnlyList<CustomerRow>> SearchCustomersAsync(string text, int limit = 12, CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            select id as Id, external_id as ExternalId, region as Region, city as City, age as Age, gender as Gender, segment as Segment
+            from customers
+            where external_id ilike @text || '%' or id::text = @text or city ilike @text || '%'
+            order by external_id
+            limit @limit
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<CustomerRow>(sql, new { text = text.Trim(), limit })).ToList();
+    }
+
+    public async Task<CustomerRow?> CustomerAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<CustomerRow>(
+            "select id as Id, external_id as ExternalId, region as Region, city as City, age as Age, gender as Gender, segment as Segment from customers where id = @id", new { id });
+    }
+
+    /// <summary>The customer's purchases, newest first, and their category mix.</summary>
+    public async Task<(IReadOnlyList<PurchaseRow> Purchases, IReadOnlyList<CategoryShare> Mix)> HistoryAsync(long customerId, int limit = 200, CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            select i.occurred_at as At, p.id as ProductId, p.name as Name, p.category as Category, coalesce(i.event_value, 1) as Quantity
+            from interactions i join products p on p.id = i.item_id
+            where i.user_id = @customerId and i.event_type = 'purchase'
+            order by i.occurred_at desc
+            limit @limit
+            """;
+        const string mixSql = """
+            select coalesce(p.category, '(none)') as Category, count(*) as Count
+            from interactions i join products p on p.id = i.item_id
+            where i.user_id = @customerId and i.event_type = 'purchase'
+            group by 1 order by 2 desc
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var purchases = (await connection.QueryAsync<PurchaseRow>(sql, new { customerId, limit })).ToList();
+        var mix = (await connection.QueryAsync<CategoryShare>(mixSql, new { customerId })).ToList();
+        return (purchases, mix);
+    }
+
+    /// <summary>
+    /// The customer's cached recommendations with a reason each, in this order of preference: similar (in the
+    /// similar-items cache) to something they bought; bought together with something they bought by at least two
+    /// customers; among the 20 most bought items in their region; in a category they buy; otherwise the model's pick.
+    /// </summary>
+    public async Task<(IReadOnlyList<RecommendationRow> Rows, string? Version, DateTime? UpdatedAt)> RecommendationsAsync(long customerId, CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            with recs as (
+                select (x.e->>'product_id')::bigint as product_id, (x.e->>'score')::float8 as score, x.ord::int as rank
+                from offline_user_recommendations r, jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
+                where r.user_id = @customerId
+            ),
+            mine as (select distinct item_id from interactions where user_id = @customerId and event_type = 'purchase'),
+            region_top as (
+                select i.item_id from interactions i join customers c on c.id = i.user_id
+                where c.region = (select region from customers where id = @customerId) and i.event_type = 'purchase'
+                group by i.item_id order by count(*) desc limit 20
+            )
+            select recs.rank as Rank, p.id as ProductId, p.name as Name, p.category as Category, p.price as Price, recs.score as Score,
+                coalesce(
+                    (select 'similar to ' || mp.name || ', which they bought'
+                     from offline_similar_items s join products mp on mp.id = s.product_id
+                     where s.product_id in (select item_id from mine)
+                       and s.similar_products @> jsonb_build_array(jsonb_build_object('product_id', recs.product_id))
+                     limit 1),
+                    (select 'bought together with ' || mp.name || ' by ' || t.n || ' customers'
+                     from (select b.item_id, count(distinct a.user_id) as n
+                           from interactions a join interactions b on b.user_id = a.user_id and b.event_type = 'purchase'
+                           where a.item_id = recs.product_id and a.event_type = 'purchase' and b.item_id in (select item_id from mine)
+                           group by b.item_id order by n desc limit 1) t
+                     join products mp on mp.id = t.item_id where t.n >= 2),
+                    (select 'popular in their region' where recs.product_id in (select item_id from region_top)),
+                    (select 'in ' || p.category || ', a category they buy'
+                     where exists (select 1 from mine join products q on q.id = mine.item_id where q.category = p.category)),
+                    'the model''s pick from their overall taste') as Reason
+            from recs join products p on p.id = recs.product_id
+            order by recs.rank
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = (await connection.QueryAsync<RecommendationRow>(sql, new { customerId })).ToList();
+        var meta = await connection.QuerySingleOrDefaultAsync<(string Version, DateTime UpdatedAt)?>(
+            "select model_version, updated_at from offline_user_recommendations where user_id = @customerId", new { customerId });
+        return (rows, meta?.Version, meta?.UpdatedAt);
+    }
+}

@@ -31,7 +31,7 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry r
             select id as Id, external_id as ExternalId, name as Name, category as Category, brand as Brand, price as Price
             from products
             where name ilike '%' || @text || '%' or external_id ilike @text || '%' or id::text = @text
-            order by (external_id ilike @text || '%') desc, name
+            order by (external_id = @text or id::text = @text) desc, (external_id ilike @text || '%') desc, name
             limit @limit
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);

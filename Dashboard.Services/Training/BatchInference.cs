@@ -104,6 +104,8 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
                 }
                 await writer.CompleteAsync(cancellationToken);
             }
+            progress?.Report((0.8, "aggregating match rates by region"));
+            await AggregateRegionsAsync(connection, transaction, version, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             logger.LogInformation("Cached recommendations for {Users} users from {Version}", users.Length, version);
         }
@@ -169,6 +171,32 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
     }
 
     private static ReadOnlyMemory<int> SeenRow(CsrMatrix m, int u) => m.ColumnIndex.AsMemory(m.RowStart[u], m.RowLength(u));
+
+    /// <summary>
+    /// Per region: how many users have a cached row, and for each product how many of them have it in their
+    /// top 5, 10 and 25, read from the cache rows this transaction has just written.
+    /// </summary>
+    private static async Task AggregateRegionsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string version, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            delete from region_user_counts where model_version = @version;
+            delete from region_match_counts where model_version = @version;
+            insert into region_user_counts (model_version, region, users)
+            select @version, c.region, count(*)
+            from offline_user_recommendations r join customers c on c.id = r.user_id
+            where c.region is not null
+            group by c.region;
+            insert into region_match_counts (model_version, top_n, region, product_id, matches)
+            select @version, n.top_n, c.region, (x.e->>'product_id')::bigint, count(*)
+            from offline_user_recommendations r
+            join customers c on c.id = r.user_id
+            cross join lateral jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
+            join (values (5), (10), (25)) as n(top_n) on x.ord <= n.top_n
+            where c.region is not null
+            group by n.top_n, c.region, (x.e->>'product_id')::bigint;
+            """;
+        await connection.ExecuteAsync(new CommandDefinition(sql, new { version }, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+    }
 
     /// <summary>Each model user's items from the current interactions (what "already bought" means at serving time).</summary>
     private async Task<CsrMatrix> SeenItemsAsync(ModelArtifact artifact, CancellationToken cancellationToken)

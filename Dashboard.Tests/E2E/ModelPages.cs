@@ -94,7 +94,8 @@ public sealed class SimilarItemsPage(IPage page, string baseUrl)
 
     public async Task<string> ChosenProductAsync() => (await page.Locator("[data-testid=chosen-product] h2").InnerTextAsync()).Trim();
 
-    public async Task<int> NeighbourCountAsync() => await page.Locator("[data-testid=neighbours] tbody tr").CountAsync();
+    public async Task AssertNeighbourCountAsync(int count) =>
+        await Assertions.Expect(page.Locator("[data-testid=neighbours] tbody tr")).ToHaveCountAsync(count);
 
     public async Task<string> FollowNeighbourAsync(int index)
     {
@@ -120,13 +121,11 @@ public sealed class UsersPage(IPage page, string baseUrl)
         await page.GetByRole(AriaRole.Heading, new() { Name = "Users", Level = 1 }).WaitForAsync();
     }
 
-    public async Task<int> RecommendationCountAsync()
-    {
-        await page.Locator("[data-testid=recommendations] tbody tr").First.WaitForAsync();
-        return await page.Locator("[data-testid=recommendations] tbody tr").CountAsync();
-    }
+    public async Task AssertRecommendationCountAsync(int count) =>
+        await Assertions.Expect(page.Locator("[data-testid=recommendations] tbody tr")).ToHaveCountAsync(count);
 
-    public async Task<int> PurchaseCountAsync() => await page.Locator("[data-testid=purchases] tbody tr").CountAsync();
+    public async Task AssertSomePurchasesAsync() =>
+        await Assertions.Expect(page.Locator("[data-testid=purchases] tbody tr").First).ToBeVisibleAsync();
 
     public async Task ScreenshotAsync(string name) =>
         await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });

@@ -3,6 +3,7 @@ using MudBlazor.Services;
 using Recs.Dashboard.Cli;
 using Recs.Dashboard.Components;
 using Recs.Services;
+using Recs.Services.Analytics;
 using Recs.Services.Data;
 
 namespace Recs.Dashboard;
@@ -50,6 +51,19 @@ public static class RecsHostingExtensions
             await using var connection = await db.DataSource.OpenConnectionAsync(ct);
             return Results.Ok(new { status = "ok", database = db.IsEmbedded ? "embedded" : "external" });
         });
+        app.MapGet("/regions/tiers.csv", async (MatchRateService rates, int? top, bool? sample, string? category, string? version, CancellationToken ct) =>
+        {
+            try
+            {
+                var matrix = await rates.MatchRatesAsync(new MatchRateQuery(top ?? 10, sample == true, category, version), ct);
+                return Results.File(System.Text.Encoding.UTF8.GetBytes(rates.TiersCsv(matrix)), "text/csv",
+                    $"affinity-tiers-top{matrix.TopN}{(sample == true ? "-sample" : "")}-{matrix.Version ?? "none"}.csv");
+            }
+            catch (ArgumentException e)
+            {
+                return Results.BadRequest(new { error = e.Message });
+            }
+        });
         return app;
     }
 
@@ -66,7 +80,7 @@ public static class RecsHostingExtensions
             var verb = CommandLine.FindVerb(args);
             if (verb is { Name: "help" })
                 return CommandLine.PrintHelp();
-            if (verb is { Name: "evaluate" } || (verb is { Name: "bench" } && !(verb.Get("parts") ?? "").Contains("database", StringComparison.Ordinal) && !(verb.Get("parts") ?? "").Contains("similar-items", StringComparison.Ordinal)))
+            if (verb is { Name: "evaluate" } || (verb is { Name: "bench" } && !(verb.Get("parts") ?? "").Contains("database", StringComparison.Ordinal) && !(verb.Get("parts") ?? "").Contains("similar-items", StringComparison.Ordinal) && !(verb.Get("parts") ?? "").Contains("regions", StringComparison.Ordinal)))
                 return await CommandLine.RunAsync(verb, app.Services, Console.Out, Console.Error);
             database = app.Services.GetRequiredService<RecsDatabase>();
             await database.StartAsync(app.Lifetime.ApplicationStopping);

@@ -130,3 +130,32 @@ public sealed class UsersPage(IPage page, string baseUrl)
     public async Task ScreenshotAsync(string name) =>
         await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
 }
+
+public sealed class RegionsPage(IPage page, string baseUrl)
+{
+    public async Task OpenAsync(string query = "")
+    {
+        await page.GotoAsync($"{baseUrl}/regions{query}");
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Regions", Level = 1 }).WaitForAsync();
+        await page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
+        await page.Locator("[data-testid=heatmap], [data-testid=regions-empty], [data-testid=regions-error]").First.WaitForAsync();
+    }
+
+    public async Task AssertHeatmapAsync(int regions) =>
+        await Assertions.Expect(page.Locator("[data-testid=heatmap] thead .heatmap-region")).ToHaveCountAsync(regions);
+
+    public async Task<string> ClickCellAsync(int index)
+    {
+        var cell = page.Locator("[data-testid=heatmap-cell]").Nth(index);
+        var label = await cell.GetAttributeAsync("aria-label") ?? "";
+        await cell.ClickAsync();
+        await page.Locator("[data-testid=drill-down]").WaitForAsync();
+        return label;
+    }
+
+    public async Task AssertDrillDownUsersAsync() =>
+        await Assertions.Expect(page.Locator("[data-testid=drill-down-users] tbody tr").First).ToBeVisibleAsync();
+
+    public async Task ScreenshotAsync(string name) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+}

@@ -69,5 +69,25 @@ public sealed class TrainingE2ETests(BrowserFixture browser)
         await users.AssertRecommendationCountAsync(25);
         await users.AssertSomePurchasesAsync();
         await users.ScreenshotAsync("users");
+
+        // An analyst reads the regional heatmap, clicks a cell and exports the tiers.
+        var regions = new RegionsPage(page, app.BaseUrl);
+        await regions.OpenAsync();
+        await regions.AssertHeatmapAsync(20);
+        await regions.ScreenshotAsync("regions");
+        var label = await regions.ClickCellAsync(0);
+        Assert.Contains(" users (", label, StringComparison.Ordinal);
+        await regions.AssertDrillDownUsersAsync();
+        Assert.Contains("region=", page.Url, StringComparison.Ordinal);
+        await regions.ScreenshotAsync("regions-drill-down");
+        await regions.OpenAsync("?top=5&sample=true");
+        await regions.ScreenshotAsync("regions-sample");
+
+        using var http = new HttpClient();
+        var csv = await http.GetAsync($"{app.BaseUrl}/regions/tiers.csv?top=5");
+        Assert.Equal("text/csv", csv.Content.Headers.ContentType?.MediaType);
+        Assert.StartsWith("region,product_id,product_name,match_rate,tier,borderline,users", await csv.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var bad = await http.GetAsync($"{app.BaseUrl}/regions/tiers.csv?top=7");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
     }
 }

@@ -12,7 +12,8 @@ namespace Recs.Dashboard.Cli;
 /// <summary>
 /// <c>bench</c>: the engine's speed on this machine, with warm-up runs and medians, as one JSON object.
 /// Parts: peak (the machine's FMA throughput), als-online-retail, als-database (ALS on the configured
-/// database at 25/50/100 % of its interactions, and peak memory), similar-items (all products of the database),
+/// database at 25/50/100 % of its interactions, and peak memory), similar-items (all products of the database), regions
+/// (the Regions page's match-rate query over the served cache),
 /// batch (top-25 for every user with the blocked kernel, GFLOP/s against the measured peak).
 /// </summary>
 public static class BenchCommand
@@ -83,8 +84,31 @@ public static class BenchCommand
                     result["batch"] = BatchTiming(users, items, factors, peak.Value);
                     break;
                 }
+                case "regions":
+                {
+                    // The Regions page's query at the served cache's scale: all users, 20 regions × 30 products, top 10.
+                    var rates = services.GetRequiredService<Recs.Services.Analytics.MatchRateService>();
+                    var query = new Recs.Services.Analytics.MatchRateQuery(TopN: 10, Products: 30);
+                    await rates.MatchRatesAsync(query); // warm-up
+                    var times = new List<double>();
+                    Recs.Services.Analytics.MatchMatrix? matrix = null;
+                    for (var r = 0; r < Math.Max(5, runs); r++)
+                    {
+                        var clock = Stopwatch.StartNew();
+                        matrix = await rates.MatchRatesAsync(query);
+                        times.Add(clock.Elapsed.TotalMilliseconds);
+                    }
+                    var sampleClock = Stopwatch.StartNew();
+                    await rates.MatchRatesAsync(query with { Sample = true });
+                    result["regions"] = new
+                    {
+                        regions = matrix!.Regions.Count, products = matrix.Products.Count, users = Enumerable.Range(0, matrix.Regions.Count).Sum(r => matrix.Cells[r, 0].Users),
+                        all_users_ms_median = Math.Round(Median(times), 1), all_users_ms = times.Select(t => Math.Round(t, 1)), sample_ms = Math.Round(sampleClock.Elapsed.TotalMilliseconds, 1),
+                    };
+                    break;
+                }
                 default:
-                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch.");
+                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions.");
             }
         }
         result["peak_note"] = "peak = the faster of 256-bit and 512-bit FMA chains on all cores";

@@ -14,9 +14,34 @@ public static class RecsHostingExtensions
     /// <summary>The content root is the app's own folder when it is started from elsewhere (so appsettings.json is found).</summary>
     public static WebApplicationOptions BuilderOptions(string[] args) => new()
     {
-        Args = args,
+        Args = ConfigurationArgs(args),
         ContentRootPath = File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json")) ? null : AppContext.BaseDirectory,
     };
+
+    private static readonly string[] HostKeys = ["urls", "environment", "contentRoot", "applicationName"];
+
+    /// <summary>
+    /// With a verb, only configuration keys (--Section:Key) and host options reach the configuration: its parser
+    /// would otherwise take the argument after a value-less flag (--no-promote) as that flag's value.
+    /// </summary>
+    internal static string[] ConfigurationArgs(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith('-'))
+            return args;
+        var kept = new List<string>();
+        for (var i = 1; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+                continue;
+            var key = args[i][2..].Split('=')[0];
+            if (!key.Contains(':', StringComparison.Ordinal) && !HostKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+                continue;
+            kept.Add(args[i]);
+            if (!args[i].Contains('=', StringComparison.Ordinal) && i + 1 < args.Length)
+                kept.Add(args[++i]);
+        }
+        return kept.ToArray();
+    }
 
     public static WebApplicationBuilder AddRecsServices(this WebApplicationBuilder builder, string[] args)
     {

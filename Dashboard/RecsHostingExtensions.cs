@@ -76,6 +76,13 @@ public static class RecsHostingExtensions
             await using var connection = await db.DataSource.OpenConnectionAsync(ct);
             return Results.Ok(new { status = "ok", database = db.IsEmbedded ? "embedded" : "external" });
         });
+        // For capacity planning: managed heap after a full collection, and the process's resident memory.
+        app.MapGet("/diagnostics/memory", () =>
+        {
+            var managed = GC.GetTotalMemory(forceFullCollection: true);
+            using var process = System.Diagnostics.Process.GetCurrentProcess();
+            return Results.Ok(new { managed_bytes = managed, working_set_bytes = process.WorkingSet64 });
+        });
         app.MapGet("/regions/tiers.csv", async (MatchRateService rates, int? top, bool? sample, string? category, string? version, CancellationToken ct) =>
         {
             try

@@ -48,6 +48,10 @@ public sealed class MatchRateService(NpgsqlDataSource dataSource, IOptions<Regio
 {
     public static readonly int[] TopNChoices = [5, 10, 25];
 
+    /// <summary>The sample batch inference picks in advance (region_sample_users); other seeds or sizes are ranked live.</summary>
+    public const int DefaultSampleSeed = 1;
+    public const int DefaultSampleSize = 50;
+
     public RegionOptions Options => options.Value;
 
     /// <summary>The versions that have match-rate aggregates (newest first) and the version in the cache now.</summary>
@@ -85,26 +89,32 @@ public sealed class MatchRateService(NpgsqlDataSource dataSource, IOptions<Regio
         {
             if (version != cached)
                 throw new ArgumentException($"Sampling reads the current cache, which holds {cached}; choose all users to see {version}.");
-            const string sampleSql = """
-                with sample as (
+            var precomputed = query.SampleSeed == DefaultSampleSeed && query.SampleSize == DefaultSampleSize
+                && await connection.ExecuteScalarAsync<bool>("select exists (select 1 from region_sample_users where model_version = @version)", new { version });
+            var sampleSource = precomputed
+                ? "select user_id, region from region_sample_users where model_version = @version"
+                : """
                     select user_id, region from (
                         select r.user_id, c.region,
                                row_number() over (partition by c.region order by md5(r.user_id::text || ':' || @seed)) as n
                         from offline_user_recommendations r join customers c on c.id = r.user_id
                         where c.region is not null) s
-                    where n <= @size)
+                    where n <= @size
+                    """;
+            var sampleSql = $"""
+                with sample as ({sampleSource})
                 select s.region as Region, (x.e->>'product_id')::bigint as ProductId, count(*)::int as Matches
                 from sample s join offline_user_recommendations r on r.user_id = s.user_id
                 cross join lateral jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
                 where x.ord <= @topN
                 group by 1, 2
                 """;
-            const string sampleUsersSql = """
-                select region, least(count(*), @size)::int from offline_user_recommendations r join customers c on c.id = r.user_id
-                where c.region is not null group by region
+            var sampleUsersSql = $"""
+                with sample as ({sampleSource})
+                select region, count(*)::int from sample group by region
                 """;
-            matches = (await connection.QueryAsync<(string, long, int)>(sampleSql, new { seed = query.SampleSeed.ToString(System.Globalization.CultureInfo.InvariantCulture), size = query.SampleSize, topN = query.TopN })).ToList();
-            users = (await connection.QueryAsync<(string Region, int Users)>(sampleUsersSql, new { size = query.SampleSize })).ToDictionary(r => r.Region, r => r.Users);
+            matches = (await connection.QueryAsync<(string, long, int)>(sampleSql, new { version, seed = query.SampleSeed.ToString(System.Globalization.CultureInfo.InvariantCulture), size = query.SampleSize, topN = query.TopN })).ToList();
+            users = (await connection.QueryAsync<(string Region, int Users)>(sampleUsersSql, new { version, seed = query.SampleSeed.ToString(System.Globalization.CultureInfo.InvariantCulture), size = query.SampleSize })).ToDictionary(r => r.Region, r => r.Users);
             mode = $"a sample of {query.SampleSize} users per region (seed {query.SampleSeed}, picked by a hash of the user id, so the same every time)";
         }
         else

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
+using Recs.Services.Analytics;
 using Recs.Services.Engine;
 using Recs.Services.Jobs;
 
@@ -194,8 +195,18 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             join (values (5), (10), (25)) as n(top_n) on x.ord <= n.top_n
             where c.region is not null
             group by n.top_n, c.region, (x.e->>'product_id')::bigint;
+            delete from region_sample_users where model_version = @version;
+            insert into region_sample_users (model_version, region, user_id)
+            select @version, region, user_id from (
+                select c.region, r.user_id,
+                       row_number() over (partition by c.region order by md5(r.user_id::text || ':' || @seed)) as n
+                from offline_user_recommendations r join customers c on c.id = r.user_id
+                where c.region is not null) s
+            where n <= @size;
             """;
-        await connection.ExecuteAsync(new CommandDefinition(sql, new { version }, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+        await connection.ExecuteAsync(new CommandDefinition(sql,
+            new { version, seed = MatchRateService.DefaultSampleSeed.ToString(System.Globalization.CultureInfo.InvariantCulture), size = MatchRateService.DefaultSampleSize },
+            transaction, commandTimeout: 0, cancellationToken: cancellationToken));
     }
 
     /// <summary>Each model user's items from the current interactions (what "already bought" means at serving time).</summary>

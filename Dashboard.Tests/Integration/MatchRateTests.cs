@@ -104,6 +104,25 @@ public sealed class MatchRateTests(TrainedDatabaseFixture trained) : IClassFixtu
     }
 
     [Fact]
+    public async Task The_sample_picked_at_batch_time_is_the_one_the_live_ranking_picks()
+    {
+        await using var connection = await trained.Database.DataSource.OpenConnectionAsync();
+        var stored = (await connection.QueryAsync<long>("select user_id from region_sample_users where model_version = @v order by user_id", new { v = trained.Popularity })).ToList();
+        var live = (await connection.QueryAsync<long>("""
+            select user_id from (
+                select r.user_id, row_number() over (partition by c.region order by md5(r.user_id::text || ':1')) as n
+                from offline_user_recommendations r join customers c on c.id = r.user_id where c.region is not null) s
+            where n <= 50 order by user_id
+            """)).ToList();
+
+        Assert.NotEmpty(stored);
+        Assert.Equal(live, stored);
+        // Another seed is ranked live and picks other users.
+        var other = await Rates.MatchRatesAsync(new MatchRateQuery(Sample: true, SampleSeed: 2));
+        Assert.Contains("seed 2", other.Mode, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Tiers_follow_the_thresholds_and_the_csv_has_a_row_per_region_and_product()
     {
         var matrix = await Rates.MatchRatesAsync(new MatchRateQuery());

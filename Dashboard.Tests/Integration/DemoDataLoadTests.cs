@@ -25,7 +25,8 @@ public sealed class DemoDataLoadTests(DemoDatabaseFixture db) : IClassFixture<De
             """)).ToList();
         Assert.Equal(
             ["interactions.item_id", "interactions.order_id", "interactions.user_id", "offline_similar_items.product_id",
-             "offline_user_recommendations.user_id", "order_items.order_id", "order_items.product_id", "orders.customer_id"],
+             "offline_user_recommendations.user_id", "order_items.order_id", "order_items.product_id", "orders.customer_id",
+             "region_match_counts.product_id", "region_sample_users.user_id"],
             foreignKeys.Select(fk => $"{fk.Table}.{fk.Column}").Order(StringComparer.Ordinal));
         foreach (var fk in foreignKeys)
         {

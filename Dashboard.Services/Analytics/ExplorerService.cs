@@ -22,6 +22,13 @@ public sealed record RecommendationRow(int Rank, long ProductId, string Name, st
 /// <summary>What the similar-item and user explorers read: searches, the cache, and the registry's models.</summary>
 public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry registry)
 {
+    // Customers who bought both @productId and the neighbour p.
+    private const string BoughtBoth = """
+        (select count(distinct a.user_id) from interactions a
+         where a.item_id = @productId and a.event_type = 'purchase'
+           and exists (select 1 from interactions b where b.user_id = a.user_id and b.item_id = p.id and b.event_type = 'purchase')) as BoughtBoth
+        """;
+
     // Artifacts can be large: keep the last few loaded, keyed by version.
     private readonly ConcurrentDictionary<string, Lazy<Task<ModelArtifact?>>> _artifacts = new();
 
@@ -48,16 +55,14 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry r
     /// <summary>The product's cached neighbours (the champion's), best first, and the version that wrote them.</summary>
     public async Task<(IReadOnlyList<NeighbourRow> Rows, string? Version)> CachedNeighboursAsync(long productId, CancellationToken cancellationToken = default)
     {
-        const string sql = """
+        const string sql = $"""
             with sims as (
                 select (x.e->>'product_id')::bigint as product_id, (x.e->>'score')::float8 as score, x.ord
                 from offline_similar_items s, jsonb_array_elements(s.similar_products) with ordinality as x(e, ord)
                 where s.product_id = @productId
             )
             select p.id as Id, p.external_id as ExternalId, p.name as Name, p.category as Category, p.price as Price, sims.score as Score,
-                   (select count(distinct a.user_id) from interactions a
-                    where a.item_id = @productId and a.event_type = 'purchase'
-                      and exists (select 1 from interactions b where b.user_id = a.user_id and b.item_id = p.id and b.event_type = 'purchase')) as BoughtBoth
+                   {BoughtBoth}
             from sims join products p on p.id = sims.product_id
             order by sims.ord
             """;
@@ -85,11 +90,9 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry r
         var scores = new float[count];
         var n = artifact.Model.SimilarItems(index, items, scores);
         var ids = items.Take(n).Select(i => artifact.ItemIds[i]).ToArray();
-        const string sql = """
+        const string sql = $"""
             select p.id as Id, p.external_id as ExternalId, p.name as Name, p.category as Category, p.price as Price, 0::float8 as Score,
-                   (select count(distinct a.user_id) from interactions a
-                    where a.item_id = @productId and a.event_type = 'purchase'
-                      and exists (select 1 from interactions b where b.user_id = a.user_id and b.item_id = p.id and b.event_type = 'purchase')) as BoughtBoth
+                   {BoughtBoth}
             from products p where p.id = any(@ids)
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);

@@ -4,32 +4,29 @@ using Microsoft.Playwright;
 namespace Recs.Tests.E2E;
 
 /// <summary>Page object for the overview, named for what a user checks.</summary>
-public sealed class OverviewPage(IPage page, string baseUrl)
+public sealed class OverviewPage(IPage page, string baseUrl) : PageObject(page)
 {
     public async Task OpenAsync()
     {
-        await page.GotoAsync(baseUrl + "/");
-        await page.GetByRole(AriaRole.Heading, new() { Name = "Overview", Level = 1 }).WaitForAsync();
+        await Page.GotoAsync(baseUrl + "/");
+        await Page.GetByRole(AriaRole.Heading, new() { Name = "Overview", Level = 1 }).WaitForAsync();
     }
 
     /// <summary>Waits for the figures (they arrive live once demo data has loaded).</summary>
     public async Task WaitForFiguresAsync() =>
-        await page.Locator("[data-testid=count-customers]").WaitForAsync(new() { Timeout = 90_000 });
+        await Page.Locator("[data-testid=count-customers]").WaitForAsync(new() { Timeout = 90_000 });
 
     public async Task<long> ReadCountAsync(string testId)
     {
-        var text = await page.Locator($"[data-testid={testId}]").InnerTextAsync();
+        var text = await Page.Locator($"[data-testid={testId}]").InnerTextAsync();
         return long.Parse(text.Trim(), NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
     }
 
     public async Task AssertDatabaseModeAsync(string mode) =>
-        await Assertions.Expect(page.Locator("[data-testid=database-mode]")).ToHaveTextAsync(mode);
+        await Assertions.Expect(Page.Locator("[data-testid=database-mode]")).ToHaveTextAsync(mode);
 
     public async Task AssertChartIsDrawnAsync() =>
-        await Assertions.Expect(page.Locator("[data-testid=chart-interactions-per-month] svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=chart-interactions-per-month] svg").First).ToBeVisibleAsync();
 
-    public async Task<int> CountCategoryRowsAsync() => await page.Locator("[data-testid=top-categories] tbody tr").CountAsync();
-
-    public async Task ScreenshotAsync(string name) =>
-        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+    public async Task<int> CountCategoryRowsAsync() => await Page.Locator("[data-testid=top-categories] tbody tr").CountAsync();
 }

@@ -83,11 +83,25 @@ public sealed class SimilarItemsPage(IPage page, string baseUrl) : PageObject(pa
 
     public async Task SearchAndPickAsync(string text)
     {
+        // The page has loaded when it shows its "Pick a product" state; typing earlier can be lost to that render.
+        await Page.Locator("[data-testid=similar-empty]").WaitForAsync();
         var input = Page.Locator("input[data-testid=product-search]");
-        await input.ClickAsync();
-        await input.PressSequentiallyAsync(text, new() { Delay = 50 });
         var option = Page.Locator(".mud-popover-open .mud-list-item").First;
-        await option.WaitForAsync(new() { Timeout = 15_000 });
+        for (var attempt = 1; ; attempt++)
+        {
+            await input.FillAsync("");
+            await input.ClickAsync();
+            await input.PressSequentiallyAsync(text, new() { Delay = 50 });
+            try
+            {
+                await option.WaitForAsync(new() { Timeout = 10_000 });
+                break;
+            }
+            catch (TimeoutException) when (attempt < 3)
+            {
+                // The suggestions did not open (a render raced the typing): type again.
+            }
+        }
         await option.ClickAsync();
         await Page.Locator("[data-testid=chosen-product]").WaitForAsync();
     }

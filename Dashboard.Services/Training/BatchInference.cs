@@ -68,12 +68,12 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         progress?.Report((0.02, "reading purchase histories"));
         var seen = await SeenItemsAsync(artifact, cancellationToken);
         var now = time.GetUtcNow().UtcDateTime;
+        var users = Enumerable.Range(0, Math.Min(model.Users, artifact.UserIds.Length)).Where(u => seen.RowLength(u) > 0).ToArray();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
             await connection.ExecuteAsync("delete from offline_user_recommendations", transaction: transaction);
-            var users = Enumerable.Range(0, Math.Min(model.Users, artifact.UserIds.Length)).Where(u => seen.RowLength(u) > 0).ToArray();
             // Factor models score in blocks with the SIMD kernel; the others one user at a time.
             var scorer = model is IFactorModel factors ? new FactorScorer(factors) : null;
             using (var writer = await connection.BeginBinaryImportAsync(
@@ -143,17 +143,9 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             }
             await transaction.CommitAsync(cancellationToken);
         }
-        var result = new BatchResult(version, seenUsers(seen, model.Users), items, clock.Elapsed);
+        var result = new BatchResult(version, users.Length, items, clock.Elapsed);
         logger.LogInformation("Batch inference of {Version}: {Users} users, {Items} products in {Seconds:F1} s", version, result.Users, items, clock.Elapsed.TotalSeconds);
         return result;
-
-        static int seenUsers(CsrMatrix m, int limit)
-        {
-            var n = 0;
-            for (var u = 0; u < Math.Min(limit, m.Rows); u++)
-                if (m.RowLength(u) > 0) n++;
-            return n;
-        }
     }
 
     /// <summary>Top-N for a block of users with the blocked kernel, split across cores in slices of 96 users.</summary>

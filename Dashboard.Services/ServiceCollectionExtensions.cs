@@ -21,6 +21,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<JobService>();
         services.AddSingleton<DemoDataService>();
         services.AddHostedService(sp => sp.GetRequiredService<DemoDataService>());
+        services.AddSingleton<ImportService>();
+        services.AddSingleton<DataQualityService>();
         services.AddSingleton<OverviewService>();
         services.AddSingleton<ExplorerService>();
         services.AddOptions<RegionOptions>().BindConfiguration(RegionOptions.Section).ValidateDataAnnotations()

@@ -39,7 +39,7 @@ public static class DemoDataLoader
         var interactions = (long)data.Lines.Count + data.Views.Count;
         var total = (double)(data.Customers.Length + data.Products.Length + data.Orders.Count + data.Lines.Count + interactions);
         var bulk = total > bulkModeRows;
-        var rebuild = bulk ? await DropForBulkLoadAsync(connection, transaction, ["orders", "order_items", "interactions"]) : [];
+        var rebuild = bulk ? await ImportSql.DropForBulkLoadAsync(connection, transaction, ["orders", "order_items", "interactions"]) : [];
 
         long done = 0;
         void Advance(string phase)
@@ -77,32 +77,6 @@ public static class DemoDataLoader
         await connection.ExecuteAsync(new CommandDefinition("analyze customers, products, orders, order_items, interactions", commandTimeout: 0, cancellationToken: cancellationToken));
         progress?.Report((1.0, "done"));
         return new DemoLoadResult(true, data.Customers.Length, data.Products.Length, data.Orders.Count, data.Lines.Count, interactions, clock.Elapsed);
-    }
-
-    /// <summary>Drops the foreign keys and non-unique indexes of the tables; returns the statements that restore them.</summary>
-    private static async Task<List<string>> DropForBulkLoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string[] tables)
-    {
-        const string foreignKeys = """
-            select conrelid::regclass::text as table_name, conname as name, pg_get_constraintdef(oid) as definition
-            from pg_constraint where contype = 'f' and conrelid::regclass::text = any(@tables)
-            """;
-        const string indexes = """
-            select i.indexrelid::regclass::text as name, pg_get_indexdef(i.indexrelid) as definition
-            from pg_index i
-            where i.indrelid::regclass::text = any(@tables) and not i.indisunique and not i.indisprimary
-            """;
-        var restore = new List<string>();
-        foreach (var fk in await connection.QueryAsync<(string Table, string Name, string Definition)>(foreignKeys, new { tables }, transaction))
-        {
-            await connection.ExecuteAsync($"alter table {fk.Table} drop constraint \"{fk.Name}\"", transaction: transaction);
-            restore.Add($"alter table {fk.Table} add constraint \"{fk.Name}\" {fk.Definition}");
-        }
-        foreach (var index in await connection.QueryAsync<(string Name, string Definition)>(indexes, new { tables }, transaction))
-        {
-            await connection.ExecuteAsync($"drop index {index.Name}", transaction: transaction);
-            restore.Insert(0, index.Definition);
-        }
-        return restore;
     }
 
     public static string CustomerExternalId(int index) => $"C{index + 1:D7}";

@@ -32,7 +32,7 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "train", "promote", "batch", "bench", "evaluate", "help"];
+    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "help"];
 
     // Options the web host itself reads; they may precede or follow a verb.
     private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
@@ -70,6 +70,11 @@ public static class CommandLine
                 --scale demo|benchmark   demo: 5,000 customers / 1,000 products / 100,000 order lines (default);
                                          benchmark: 1,000,000 / 50,000 / 20,000,000
                 --customers N --products N --order-lines N --seed N   override the scale
+            dotnet run --project Dashboard -- import [files]   import data in one transaction; prints the import report as JSON
+                --interactions FILE --items FILE --users FILE   AWS Personalize dataset CSVs (any of them; plain or .gz)
+                --online-retail FILE     or the UCI Online Retail export
+                bad input: a message naming the line and reason, exit code 2, and the database as it was
+            dotnet run --project Dashboard -- quality           the data-quality report as JSON
             dotnet run --project Dashboard -- train [opts]      train, evaluate against popularity, register, promote if better, refresh the cache
                 --recipe NAME --split temporal --test-ratio 0.2 --seed 42 --from 2026-01-01 --to 2026-11-01 --no-promote
                 plus the recipe's hyperparameters (as for evaluate)
@@ -103,6 +108,10 @@ public static class CommandLine
         {
             case "seed":
                 return await SeedAsync(verb, services, stdout, stderr);
+            case "import":
+                return await ImportAsync(verb, services, stdout);
+            case "quality":
+                return await QualityAsync(services, stdout);
             case "train":
                 return await TrainCommands.TrainAsync(verb, services, stdout);
             case "promote":
@@ -116,6 +125,41 @@ public static class CommandLine
             default:
                 return PrintHelp();
         }
+    }
+
+    private static async Task<int> ImportAsync(Verb verb, IServiceProvider services, TextWriter stdout)
+    {
+        var retail = verb.Get("online-retail");
+        var files = new PersonalizeFiles(verb.Get("interactions"), verb.Get("items"), verb.Get("users"));
+        if (retail is null == !files.Any)
+            throw new CommandLineException("import needs --online-retail FILE, or any of --interactions FILE --items FILE --users FILE (not both kinds).");
+        var request = retail is null ? new ImportRequest(files) : new ImportRequest(OnlineRetail: retail);
+        var lastPhase = "";
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var progress = new Recs.Services.Engine.InlineProgress<(double Fraction, string Phase)>(p =>
+        {
+            if (p.Phase == lastPhase)
+                return;
+            lastPhase = p.Phase;
+            Console.Error.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1} s {p.Fraction,4:P0} {p.Phase}");
+        });
+        try
+        {
+            var report = await services.GetRequiredService<ImportService>().ImportAsync(request, "cli", progress);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(report, ImportService.ReportJson));
+            return 0;
+        }
+        catch (ImportAlreadyRunningException e)
+        {
+            throw new CommandLineException(e.Message);
+        }
+    }
+
+    private static async Task<int> QualityAsync(IServiceProvider services, TextWriter stdout)
+    {
+        var report = await services.GetRequiredService<DataQualityService>().ComputeAsync();
+        await stdout.WriteLineAsync(JsonSerializer.Serialize(report, ImportService.ReportJson));
+        return 0;
     }
 
     private static async Task<int> SeedAsync(Verb verb, IServiceProvider services, TextWriter stdout, TextWriter stderr)

@@ -1,0 +1,82 @@
+using System.Text.Json;
+using Dapper;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Recs.Services.Engine;
+using Recs.Services.Jobs;
+
+namespace Recs.Services.Ingestion;
+
+/// <summary>What to import: Personalize-format files or the Online Retail export.</summary>
+public sealed record ImportRequest(PersonalizeFiles? Personalize = null, string? OnlineRetail = null)
+{
+    public object Describe() => new
+    {
+        interactions = Personalize?.Interactions is { } i ? Path.GetFileName(i) : null,
+        items = Personalize?.Items is { } t ? Path.GetFileName(t) : null,
+        users = Personalize?.Users is { } u ? Path.GetFileName(u) : null,
+        online_retail = OnlineRetail is { } o ? Path.GetFileName(o) : null,
+    };
+}
+
+/// <summary>Thrown when another import is running (one at a time across instances).</summary>
+public sealed class ImportAlreadyRunningException() : Exception("Another import is running; wait for it to finish.");
+
+/// <summary>Runs imports as jobs (progress on every page that shows jobs, the report kept as the job's result).</summary>
+public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, ILogger<ImportService> logger)
+{
+    public const string JobKind = "import";
+
+    public static readonly JsonSerializerOptions ReportJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>Imports and returns the report; throws <see cref="InputFileException"/> for bad input (nothing changed).</summary>
+    public async Task<ImportReport> ImportAsync(ImportRequest request, string requestedBy, IProgress<(double Fraction, string Phase)>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (request.Personalize is null == request.OnlineRetail is null)
+            throw new InputFileException("Import either Personalize-format files or one Online Retail file.");
+        var job = await jobs.TryStartAsync(JobKind, request.Describe(), requestedBy, cancellationToken) ?? throw new ImportAlreadyRunningException();
+        var report = new InlineProgress<(double Fraction, string Phase)>(p =>
+        {
+            progress?.Report(p);
+            _ = jobs.ReportAsync(job, p.Fraction, p.Phase, CancellationToken.None);
+        });
+        try
+        {
+            var result = request.OnlineRetail is { } retail
+                ? await OnlineRetailImporter.ImportAsync(dataSource, retail, report, cancellationToken)
+                : await PersonalizeImporter.ImportAsync(dataSource, request.Personalize!, report, cancellationToken);
+            var rows = result.Files.Sum(f => f.RowsImported);
+            var skipped = result.Files.Sum(f => f.RowsSkipped);
+            await jobs.FinishAsync(job, JobStatus.Succeeded, $"Imported {rows:N0} rows, skipped {skipped:N0}, in {result.Seconds:F1} s",
+                JsonSerializer.SerializeToElement(result, ReportJson));
+            logger.LogInformation("Import of {Files}: {Rows} rows imported, {Skipped} skipped in {Seconds:F1} s", request.Describe(), rows, skipped, result.Seconds);
+            return result;
+        }
+        catch (OperationCanceledException)
+        {
+            await jobs.FinishAsync(job, JobStatus.Cancelled, "Cancelled; the database is as it was");
+            throw;
+        }
+        catch (Exception e)
+        {
+            var reason = e is InputFileException or NpgsqlException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            await jobs.FinishAsync(job, JobStatus.Failed, "Import failed; the database is as it was", error: reason);
+            throw;
+        }
+    }
+
+    /// <summary>The reports of the latest finished imports, newest first.</summary>
+    public async Task<IReadOnlyList<(long JobId, DateTime FinishedAt, string Status, string? Error, string? Report)>> RecentAsync(int limit = 10, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(long, DateTime, string, string?, string?)>(new CommandDefinition("""
+            select id, coalesce(finished_at, created_at), status, error, result::text
+            from jobs where kind = @kind and status <> 'running' order by id desc limit @limit
+            """, new { kind = JobKind, limit }, cancellationToken: cancellationToken));
+        return rows.ToList();
+    }
+}

@@ -26,8 +26,26 @@ public sealed class CsvRecords : IDisposable
         Span<byte> magic = stackalloc byte[2];
         var read = buffered.Read(magic);
         buffered.Seek(-read, SeekOrigin.Current);
-        Stream content = read == 2 && magic[0] == 0x1F && magic[1] == 0x8B ? new GZipStream(buffered, CompressionMode.Decompress) : buffered;
-        _reader = new StreamReader(content, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        Stream content = buffered;
+        if (read == 2 && magic[0] == 0x1F && magic[1] == 0x8B)
+        {
+            var trailer = stream.CanSeek && stream.Length >= 18 ? ReadTrailer(buffered) : null;
+            content = new GZipStream(buffered, CompressionMode.Decompress);
+            if (trailer is not null)
+                content = new VerifiedGzipStream(content, trailer);
+        }
+        _reader = new StreamReader(content, new UTF8Encoding(false, throwOnInvalidBytes: false), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+    }
+
+    /// <summary>The last 8 bytes of a gzip file: CRC-32 and size of the uncompressed data (of its last member).</summary>
+    private static byte[] ReadTrailer(Stream stream)
+    {
+        var position = stream.Position;
+        var trailer = new byte[8];
+        stream.Seek(-8, SeekOrigin.End);
+        stream.ReadExactly(trailer);
+        stream.Seek(position, SeekOrigin.Begin);
+        return trailer;
     }
 
     public static CsvRecords Open(string path)
@@ -75,6 +93,10 @@ public sealed class CsvRecords : IDisposable
             }
             if (c == 0)
                 throw new InputFileException("the file contains NUL bytes: binary data, not CSV text", _line);
+            // Invalid bytes decode to U+FFFD here (the decoder works a buffer ahead, so its own exception could not say
+            // which line); a file that really contains U+FFFD is rejected too, which no real export does on purpose.
+            if (c == '\uFFFD')
+                throw new InputFileException("the file is not valid UTF-8 text (binary data or another encoding)", _line);
             var ch = (char)c;
             if (inQuotes)
             {
@@ -131,4 +153,62 @@ public sealed class CsvRecords : IDisposable
     }
 
     public void Dispose() => _reader.Dispose();
+}
+
+/// <summary>
+/// Checks decompressed gzip data against the file's trailer (CRC-32 and size) when it ends: .NET's GZipStream
+/// reports a file cut off at a block boundary as a clean end, which would import the first part silently.
+/// A file of several concatenated gzip members is reported as damaged too (the trailer is the last member's).
+/// </summary>
+internal sealed class VerifiedGzipStream(Stream inner, byte[] trailer) : Stream
+{
+    private readonly System.IO.Hashing.Crc32 _crc = new();
+    private uint _size;
+    private bool _checked;
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var n = inner.Read(buffer);
+        if (n > 0)
+        {
+            _crc.Append(buffer[..n]);
+            _size = unchecked(_size + (uint)n);
+        }
+        else if (!_checked && buffer.Length > 0)
+        {
+            _checked = true;
+            var crc = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(trailer);
+            var size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4));
+            if (crc != _crc.GetCurrentHashAsUInt32() || size != _size)
+                throw new InvalidDataException("the data ends before the gzip trailer, or does not match its checksum");
+        }
+        return n;
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush() { }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            inner.Dispose();
+        base.Dispose(disposing);
+    }
 }

@@ -35,6 +35,7 @@ public static class ServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<ModelRegistry>();
         services.AddSingleton<BatchInference>();
+        services.AddSingleton<Serving.RecommendationService>();
         services.AddSingleton<TrainingService>();
         services.AddSingleton<BatchRefreshService>();
         services.AddHostedService(sp => sp.GetRequiredService<BatchRefreshService>());

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
+using Recs.Dashboard.Api;
 using Recs.Dashboard.Cli;
 using Recs.Dashboard.Components;
 using Recs.Services;
@@ -55,6 +56,14 @@ public static class RecsHostingExtensions
         builder.Services.AddRecsCore();
         builder.Services.AddMudServices();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Recs API";
+            document.Info.Description = "Recommendations from the serving cache, personalized ranking, and the event tracker; "
+                + "plus the AWS Personalize wire protocol (GetRecommendations, GetPersonalizedRanking, PutEvents). "
+                + "Errors are JSON with a 4xx status (503 while the database is unreachable).";
+            return Task.CompletedTask;
+        }));
         return builder;
     }
 
@@ -77,6 +86,9 @@ public static class RecsHostingExtensions
             return Results.Ok(new { status = "ok", database = db.IsEmbedded ? "embedded" : "external" });
         });
         // For capacity planning: managed heap after a full collection, and the process's resident memory.
+        app.MapOpenApi();
+        app.MapRecsApi();
+        app.MapAwsPersonalizeApi();
         app.MapGet("/diagnostics/memory", () =>
         {
             var managed = GC.GetTotalMemory(forceFullCollection: true);

@@ -68,6 +68,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
     {
         Users = userItems.Rows;
         Items = userItems.Columns;
+        _itemGram = null;
         var cui = Confidence(userItems);
         var ciu = cui.Transpose();
         var rng = new SeededRandom(options.Seed);
@@ -228,6 +229,53 @@ public sealed class AlsRecommender : Recommender, IFactorModel
             scores[i] = TensorPrimitives.Dot(x, _y.AsSpan(i * _factors, _factors));
     }
 
+    private float[]? _itemGram;
+
+    /// <summary>
+    /// Folds a user in without retraining: with the item factors Y fixed, solves exactly the same least-squares
+    /// problem a training sweep solves for a user row,
+    /// x = (YᵀY + λI + Σᵢ (cᵢ − 1) yᵢyᵢᵀ)⁻¹ Σᵢ cᵢ yᵢ with cᵢ = 1 + α·ln(1 + wᵢ),
+    /// by Cholesky (f × f; microseconds for f = 64). Items repeated in the input add their weights.
+    /// </summary>
+    public float[] FoldIn(ReadOnlySpan<int> items, ReadOnlySpan<float> weights)
+    {
+        var f = _factors;
+        var gram = _itemGram ??= Gram(_y, f);
+        var a = new double[f * f];
+        var b = new double[f];
+        for (var k = 0; k < a.Length; k++)
+            a[k] = gram[k];
+        for (var g = 0; g < f; g++)
+            a[g * f + g] += _regularization;
+        var summed = new Dictionary<int, float>();
+        for (var k = 0; k < items.Length; k++)
+        {
+            if ((uint)items[k] < (uint)Items && weights[k] > 0)
+                summed[items[k]] = summed.GetValueOrDefault(items[k]) + weights[k];
+        }
+        foreach (var (item, weight) in summed)
+        {
+            var cm1 = _alpha * MathF.Log(1 + weight);
+            var y = _y.AsSpan(item * f, f);
+            for (var r = 0; r < f; r++)
+            {
+                b[r] += (1 + cm1) * y[r];
+                var scaled = cm1 * y[r];
+                for (var c = 0; c < f; c++)
+                    a[r * f + c] += scaled * y[c];
+            }
+        }
+        var x = FactorMath.SolveSymmetricPositiveDefinite(a, b, f);
+        return Array.ConvertAll(x, v => (float)v);
+    }
+
+    /// <summary>Scores every item for a user vector (from <see cref="FoldIn"/>).</summary>
+    public void Score(ReadOnlySpan<float> user, Span<float> scores)
+    {
+        for (var i = 0; i < Items; i++)
+            scores[i] = TensorPrimitives.Dot(user, _y.AsSpan(i * _factors, _factors));
+    }
+
     /// <summary>Cosine similarity of item factors.</summary>
     public override int SimilarItems(int item, Span<int> items, Span<float> scores) =>
         FactorMath.CosineNeighbours(_y, _factors, item, items, scores);
@@ -250,5 +298,6 @@ public sealed class AlsRecommender : Recommender, IFactorModel
             throw new InvalidDataException($"The artifact has {f} factors; this recommender was made for {_factors}.");
         _x = ArrayIo.ReadFloats(reader);
         _y = ArrayIo.ReadFloats(reader);
+        _itemGram = null;
     }
 }

@@ -20,6 +20,16 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   apt_install postgresql
 fi
 
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "Installing Node.js for the AWS SDK compatibility test..."
+  apt_install nodejs npm
+fi
+# The official AWS SDK for JavaScript clients, pinned by package-lock.json.
+if [ ! -d Dashboard.Tests/AwsSdk/node_modules/@aws-sdk/client-personalize-events ]; then
+  echo "Installing the AWS SDK clients for the compatibility test (npm ci)..."
+  (cd Dashboard.Tests/AwsSdk && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 mkdir -p artifacts/test-results
 rm -f artifacts/test-results/*.trx
 status=0

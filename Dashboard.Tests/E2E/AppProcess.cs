@@ -34,12 +34,13 @@ public sealed class AppProcess : IAsyncDisposable
         get { lock (_log) return _log.ToString(); }
     }
 
-    public static async Task<AppProcess> StartAsync(IDictionary<string, string>? settings = null)
+    /// <summary>Starts the app; on <paramref name="dataDirectory"/> when given (a database a test prepared), else on a new one.</summary>
+    public static async Task<AppProcess> StartAsync(IDictionary<string, string>? settings = null, string? dataDirectory = null)
     {
         if (!File.Exists(RepoPaths.DashboardDll))
             throw new InvalidOperationException($"{RepoPaths.DashboardDll} is missing: build the solution first.");
         var port = FreePort();
-        var dataDirectory = Path.Combine(Integration.TestCluster.NewTempDirectory("recs-e2e"), "pg");
+        dataDirectory ??= NewDataDirectory();
         var info = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = RepoPaths.DashboardProject,
@@ -104,6 +105,9 @@ public sealed class AppProcess : IAsyncDisposable
         }
         throw new TimeoutException($"Demo data not ready within {timeout.TotalSeconds} s:\n{Log}");
     }
+
+    /// <summary>A new folder for an app's embedded cluster, named so the test script's sweep stops its server.</summary>
+    public static string NewDataDirectory() => Path.Combine(Integration.TestCluster.NewTempDirectory("recs-e2e"), "pg");
 
     private static int FreePort()
     {

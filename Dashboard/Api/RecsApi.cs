@@ -78,11 +78,30 @@ public static class RecsApi
             .Accepts<EventsRequest>("application/json")
             .Produces<TrackResult>().Produces<ApiError>(400).Produces<ApiError>(404).Produces<ApiError>(413);
 
-        app.Map("/api/{**rest}", (HttpContext context) =>
-            Results.Json(new ApiError($"No API endpoint {context.Request.Method} {context.Request.Path}. See /openapi/v1.json."), Json, statusCode: 404))
-            .ExcludeFromDescription();
         return app;
     }
+
+    /// <summary>
+    /// API paths answer routing's own refusals (no such endpoint, wrong method, wrong content type) with the same
+    /// JSON error as everything else, instead of the dashboard's HTML "not found" page.
+    /// </summary>
+    public static IApplicationBuilder UseApiStatusCodes(this IApplicationBuilder app) =>
+        app.UseWhen(context => IsApiPath(context.Request.Path), api => api.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            var request = http.Request;
+            var message = http.Response.StatusCode switch
+            {
+                404 => $"No API endpoint {request.Method} {request.Path}. See /openapi/v1.json.",
+                405 => $"{request.Method} is not allowed on {request.Path}. See /openapi/v1.json.",
+                415 => $"Send the body as application/json, not {request.ContentType ?? "nothing"}.",
+                var status => $"The request failed with status {status}.",
+            };
+            await http.Response.WriteAsJsonAsync(new ApiError(message), Json);
+        }));
+
+    private static bool IsApiPath(PathString path) =>
+        path.StartsWithSegments("/api") || path == "/recommendations" || path == "/personalize-ranking" || path == "/events";
 
     private static TrackedEvent ToTracked(EventInput e) =>
         new(e.ItemId ?? throw ServingException.BadRequest("each event needs item_id."),

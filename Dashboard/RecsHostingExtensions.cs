@@ -96,6 +96,8 @@ public static class RecsHostingExtensions
             using var process = System.Diagnostics.Process.GetCurrentProcess();
             return Results.Ok(new { managed_bytes = managed, working_set_bytes = process.WorkingSet64 });
         });
+        app.MapGet("/data/quality.json", async (Recs.Services.Ingestion.DataQualityService quality, CancellationToken ct) =>
+            Results.Json(await quality.ComputeAsync(ct), Recs.Services.Ingestion.ImportService.ReportJson));
         app.MapGet("/regions/tiers.csv", async (MatchRateService rates, int? top, bool? sample, string? category, string? version, CancellationToken ct) =>
         {
             try

@@ -31,7 +31,11 @@ public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, 
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        PreferredObjectCreationHandling = System.Text.Json.Serialization.JsonObjectCreationHandling.Populate,
     };
+
+    /// <summary>A report kept as a job's result, read back.</summary>
+    public static ImportReport? ParseReport(string? json) => json is null ? null : JsonSerializer.Deserialize<ImportReport>(json, ReportJson);
 
     /// <summary>Imports and returns the report; throws <see cref="InputFileException"/> for bad input (nothing changed).</summary>
     public async Task<ImportReport> ImportAsync(ImportRequest request, string requestedBy, IProgress<(double Fraction, string Phase)>? progress = null, CancellationToken cancellationToken = default)

@@ -4,9 +4,16 @@ using System.Text;
 namespace Recs.Services.Ingestion;
 
 /// <summary>A problem in an input file, with the line it is on.</summary>
-public sealed class InputFileException(string message, long line = 0) : Exception(line > 0 ? $"line {line}: {message}" : message)
+public sealed class InputFileException : Exception
 {
-    public long Line { get; } = line;
+    public InputFileException(string message, long line = 0) : base(line > 0 ? $"line {line}: {message}" : message) => Line = line;
+
+    private InputFileException(string message, long line, Exception inner) : base(message, inner) => Line = line;
+
+    public long Line { get; }
+
+    /// <summary>The same problem, naming the file it is in (for imports of several files).</summary>
+    public InputFileException InFile(string file) => new($"{file}, {Message}", Line, this);
 }
 
 /// <summary>

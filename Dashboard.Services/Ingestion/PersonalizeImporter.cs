@@ -60,11 +60,11 @@ public static class PersonalizeImporter
         await Task.Run(() =>
         {
             if (files.Users is { } users)
-                report.Files.Add(StageUsers(connection, users, Part("reading users"), cancellationToken));
+                report.Files.Add(Named(users, () => StageUsers(connection, users, Part("reading users"), cancellationToken)));
             if (files.Items is { } items)
-                report.Files.Add(StageItems(connection, items, Part("reading items"), cancellationToken));
+                report.Files.Add(Named(items, () => StageItems(connection, items, Part("reading items"), cancellationToken)));
             if (files.Interactions is { } interactions)
-                report.Files.Add(StageInteractions(connection, interactions, Part("reading interactions"), cancellationToken));
+                report.Files.Add(Named(interactions, () => StageInteractions(connection, interactions, Part("reading interactions"), cancellationToken)));
         }, cancellationToken);
 
         progress?.Report((0.8, "merging into the database"));
@@ -85,6 +85,18 @@ public static class PersonalizeImporter
         report.Finish(clock);
         progress?.Report((1, "done"));
         return report;
+    }
+
+    private static FileImportReport Named(string path, Func<FileImportReport> stage)
+    {
+        try
+        {
+            return stage();
+        }
+        catch (InputFileException e)
+        {
+            throw e.InFile(Path.GetFileName(path));
+        }
     }
 
     /// <summary>A file's header mapped to upper-case names, with the checks every Personalize file shares.</summary>

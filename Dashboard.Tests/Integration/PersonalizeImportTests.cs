@@ -203,6 +203,7 @@ public sealed class PersonalizeImportTests(DatabaseFixture db) : IClassFixture<D
         var error = await Assert.ThrowsAsync<InputFileException>(() => PersonalizeImporter.ImportAsync(db.DataSource, new PersonalizeFiles(bad, items, users)));
 
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        Assert.StartsWith(Path.GetFileName(bad) + ", ", error.Message, StringComparison.Ordinal);
         Assert.Equal(before, await DatabaseSnapshot.TakeAsync(db.DataSource));
     }
 
@@ -215,7 +216,7 @@ public sealed class PersonalizeImportTests(DatabaseFixture db) : IClassFixture<D
 
         var error = await Assert.ThrowsAsync<InputFileException>(() => PersonalizeImporter.ImportAsync(db.DataSource, new PersonalizeFiles(Items: items)));
 
-        Assert.Equal("line 3: PRICE 'nine' is not a number", error.Message);
+        Assert.Equal("items.csv, line 3: PRICE 'nine' is not a number", error.Message);
         Assert.Equal(before, await DatabaseSnapshot.TakeAsync(db.DataSource));
     }
 }

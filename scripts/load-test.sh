@@ -1,21 +1,45 @@
 #!/usr/bin/env bash
-# Load benchmarks of the API (not part of the test suite): starts the app in Release on a fresh demo database,
-# trains an ALS champion, and drives it with autocannon (npm) on loopback. Prints the figures as JSON.
+# Load benchmarks of the API (not part of the test suite), with hey (Debian's package) on loopback: starts the app in
+# Release on a fresh demo database, trains an ALS champion, then
+#   1. cached recommendations at a steady 500 requests/s (10 workers × 50/s, evenly spaced): latency percentiles
+#   2. cached recommendations unthrottled (32 connections): peak throughput
+#   3. the event tracker at a steady 100 events/s: each request stores the event and refreshes the user's cached
+#      recommendations by ALS fold-in before it answers, so its latency is the event -> refreshed-recommendations time
 # usage: scripts/load-test.sh [seconds per phase, default 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-data=$(mktemp -d /tmp/recs-load-XXXX)/pg
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+command -v hey >/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq hey >/dev/null; }
+base=$(mktemp -d /tmp/recs-load-XXXX)
+chmod 755 "$base" # the embedded server runs as postgres when this runs as root
+data=$base/pg
 port=5087
-[ -d bench/load/node_modules/autocannon ] || (cd bench/load && npm ci --no-audit --no-fund --loglevel=error)
 dotnet build -c Release Dashboard -v quiet -nologo >/dev/null
 dll=Dashboard/bin/Release/net10.0/Dashboard.dll
 db=(--Database:DataDirectory="$data")
-dotnet "$dll" seed "${db[@]}" >/dev/null
-dotnet "$dll" train --recipe user-personalization "${db[@]}" >/dev/null
-ASPNETCORE_ENVIRONMENT=Production dotnet "$dll" --urls "http://127.0.0.1:$port" "${db[@]}" --DemoData:Enabled=false >/tmp/recs-load-app.log 2>&1 &
+dotnet "$dll" seed "${db[@]}" >/dev/null 2>&1
+dotnet "$dll" train --recipe user-personalization "${db[@]}" >/dev/null 2>&1
+ASPNETCORE_ENVIRONMENT=Production dotnet "$dll" --urls "http://127.0.0.1:$port" "${db[@]}" --DemoData:Enabled=false >"$base/app.log" 2>&1 &
 app=$!
-trap 'kill -TERM $app 2>/dev/null; wait $app 2>/dev/null || true' EXIT
+trap 'kill -TERM $app 2>/dev/null; wait $app 2>/dev/null || true; rm -rf "$base"' EXIT
 for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done
-node bench/load/run.mjs "http://127.0.0.1:$port" 5000 1000 "$seconds"
+url="http://127.0.0.1:$port/api/v1/users/C0000042/recommendations?count=10"
+
+summary() { # hey's report -> one line: rps, percentiles (ms), status codes, errors
+  awk -v name="$1" '
+    /Requests\/sec:/ { rps = $2 }
+    /% in / { p[$1] = $3 * 1000 }
+    /\[[0-9]+\]/ { codes = codes " " $1 $2 }
+    /Error distribution:/ { errors = 1 }
+    END { printf "%-34s %8.1f req/s  p50 %6.2f ms  p90 %6.2f ms  p99 %6.2f ms  statuses%s%s\n", name, rps, p["50%"], p["90%"], p["99%"], codes, (errors ? "  ERRORS (see above)" : "") }'
+}
+
+hey -z 5s -c 8 "$url" >/dev/null # warm-up: JIT, pools, prepared statements
+hey -z "${seconds}s" -c 10 -q 50 "$url" | tee "$base/steady.txt" | summary "recommendations at 500 req/s"
+hey -z "${seconds}s" -c 32 "$url" | tee "$base/peak.txt" | summary "recommendations, peak"
+hey -z "${seconds}s" -c 4 -q 25 -m POST -T application/json \
+  -d '{"user_id": "C0000042", "session_id": "load", "events": [{"item_id": "P000042", "event_type": "purchase"}]}' \
+  "http://127.0.0.1:$port/api/v1/events" | tee "$base/events.txt" | summary "events (store + fold-in) at 100/s"
+curl -s "http://127.0.0.1:$port/api/v1/users/C0000042/recommendations?count=3"; echo
 curl -s "http://127.0.0.1:$port/diagnostics/memory"; echo

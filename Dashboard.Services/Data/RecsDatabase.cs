@@ -48,7 +48,23 @@ public sealed class RecsDatabase : IAsyncDisposable
                 throw new DatabaseStartupException($"ConnectionStrings:Recs is not a valid PostgreSQL connection string: {e.Message}", e);
             }
         }
-        _dataSource = new Lazy<NpgsqlDataSource>(() => NpgsqlDataSource.Create(ConnectionString));
+        _dataSource = new Lazy<NpgsqlDataSource>(() => NpgsqlDataSource.Create(WithAutoPrepare(ConnectionString)));
+    }
+
+    /// <summary>
+    /// Statements the app runs again and again (the API's lookups) are prepared on the server after their second use,
+    /// so PostgreSQL plans them once per connection rather than per request (planning was most of an API call's
+    /// time). A connection string that sets Max Auto Prepare itself keeps its value.
+    /// </summary>
+    public static string WithAutoPrepare(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxAutoPrepare = 64;
+            builder.AutoPrepareMinUsages = 2;
+        }
+        return builder.ConnectionString;
     }
 
     public bool IsEmbedded => _embedded is not null;

@@ -78,12 +78,14 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
     {
         CheckId(userId, "userId");
         CheckCount(count);
+        // The lateral product lookup ("offset 0" keeps it a per-row index probe) touches only the listed products;
+        // a join lets the planner hash the whole catalogue, for 25 rows.
         const string sql = """
             select r.model_version as Version, r.updated_at as UpdatedAt, p.external_id as ItemId, (x.e->>'score')::float8 as Score, p.name as Name, p.category as Category
             from customers c
             join offline_user_recommendations r on r.user_id = c.id
             cross join lateral jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
-            join products p on p.id = (x.e->>'product_id')::bigint
+            cross join lateral (select external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) p
             where c.external_id = @userId and (@category::text is null or p.category = @category)
             order by x.ord
             limit @count
@@ -119,7 +121,7 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
             from products p
             left join offline_similar_items s on s.product_id = p.id
             left join lateral jsonb_array_elements(s.similar_products) with ordinality as x(e, ord) on true
-            left join products n on n.id = (x.e->>'product_id')::bigint
+            left join lateral (select external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) n on true
             where p.external_id = @itemId
             order by x.ord
             limit @count
@@ -191,57 +193,60 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
         if (sessionId is not null && sessionId.Length > MaxIdLength)
             throw ServingException.BadRequest($"sessionId is longer than {MaxIdLength} characters.");
 
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var ids = events.Select(e => e.ItemId).Distinct().ToArray();
-        var products = (await connection.QueryAsync<(long Id, string ExternalId)>(new CommandDefinition(
-            "select id, external_id from products where external_id = any(@ids)", new { ids }, cancellationToken: cancellationToken))).ToDictionary(p => p.ExternalId, p => p.Id);
-        var unknown = ids.Where(id => !products.ContainsKey(id)).ToList();
-        if (unknown.Count > 0)
-            throw ServingException.NotFound($"Unknown item{(unknown.Count > 1 ? "s" : "")}: {string.Join(", ", unknown.Select(u => $"'{u}'"))}. Import the catalogue first; no event was stored.");
-
         var now = time.GetUtcNow().UtcDateTime;
-        int stored;
-        long user;
-        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
-        {
-            user = await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
-                with created as (insert into customers (external_id) values (@userId) on conflict (external_id) do nothing returning id)
-                select id from created union all select id from customers where external_id = @userId limit 1
-                """, new { userId }, transaction, cancellationToken: cancellationToken));
-            const string insert = """
-                insert into interactions (user_id, item_id, event_type, event_value, occurred_at, attributes)
-                select @user, @item, @type, @value, @at, @attributes::jsonb
-                where not exists (select 1 from interactions where user_id = @user and occurred_at = @at and item_id = @item and event_type = @type)
-                """;
-            stored = 0;
-            foreach (var e in events)
-            {
-                var attributes = sessionId is null && e.Properties is null ? null
-                    : JsonSerializer.Serialize(new Dictionary<string, string?> { ["session_id"] = sessionId, ["properties"] = e.Properties }.Where(kv => kv.Value is not null).ToDictionary());
-                stored += await connection.ExecuteAsync(new CommandDefinition(insert, new
-                {
-                    user, item = products[e.ItemId], type = e.EventType, value = e.EventValue,
-                    at = DateTime.SpecifyKind(e.SentAt ?? now, DateTimeKind.Utc), attributes,
-                }, transaction, cancellationToken: cancellationToken));
-            }
-            await transaction.CommitAsync(cancellationToken);
-        }
-
         var model = await ChampionAsync(cancellationToken);
-        string? notRefreshed = null;
-        if (model is null)
-            notRefreshed = "there is no champion model yet";
-        else if (model.Artifact.Model is not AlsRecommender)
-            notRefreshed = $"the champion ({model.Artifact.Model.Recipe}) is not an ALS model; the cache refreshes at the next batch";
-        else
-            await RefreshUserAsync(connection, model, user, cancellationToken);
+        string? notRefreshed = model is null ? "there is no champion model yet"
+            : model.Artifact.Model is not AlsRecommender ? $"the champion ({model.Artifact.Model.Recipe}) is not an ALS model; the cache refreshes at the next batch"
+            : null;
+
+        // One round trip stores the events (creating the user if new) and reads the user's history back; the refreshed
+        // cache row then commits with them: a reader never sees the events without the recommendations they lead to.
+        // Every hop to the database costs about a millisecond on an idle machine, so the call makes three.
+        const string store = """
+            with created as (insert into customers (external_id) values (@userId) on conflict (external_id) do nothing returning id),
+            u as (select id from created union all select id from customers where external_id = @userId limit 1),
+            x as (select * from unnest(@items::text[], @types::text[], @values::real[], @ats::timestamptz[], @attributes::text[]) as x(item_ext, type, value, at, attributes)),
+            known as (select x.*, p.id as item_id from x join products p on p.external_id = x.item_ext),
+            e as (
+                insert into interactions (user_id, item_id, event_type, event_value, occurred_at, attributes)
+                select u.id, k.item_id, k.type, k.value, k.at, k.attributes::jsonb from u cross join known k
+                where not exists (select 1 from interactions i where i.user_id = u.id and i.occurred_at = k.at and i.item_id = k.item_id and i.event_type = k.type)
+                returning 1)
+            select (select id from u) as UserId, (select count(*) from e)::int as Stored,
+                   array(select distinct item_ext from x where item_ext not in (select item_ext from known)) as Unknown;
+            select i.item_id, i.event_type, count(*)::int from interactions i where i.user_id = (select id from customers where external_id = @userId) group by 1, 2;
+            """;
+        var parameters = new
+        {
+            userId,
+            items = events.Select(e => e.ItemId).ToArray(),
+            types = events.Select(e => e.EventType).ToArray(),
+            values = events.Select(e => e.EventValue).ToArray(),
+            ats = events.Select(e => DateTime.SpecifyKind(e.SentAt ?? now, DateTimeKind.Utc)).ToArray(),
+            attributes = events.Select(e => sessionId is null && e.Properties is null ? null
+                : JsonSerializer.Serialize(new Dictionary<string, string?> { ["session_id"] = sessionId, ["properties"] = e.Properties }.Where(kv => kv.Value is not null).ToDictionary())).ToArray(),
+        };
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        int stored;
+        using (var results = await connection.QueryMultipleAsync(new CommandDefinition(store, parameters, transaction, cancellationToken: cancellationToken)))
+        {
+            var outcome = await results.ReadSingleAsync<(long UserId, int Stored, string[] Unknown)>();
+            var history = (await results.ReadAsync<(long Item, string Type, int Count)>()).ToList();
+            if (outcome.Unknown.Length > 0)
+                throw ServingException.NotFound($"Unknown item{(outcome.Unknown.Length > 1 ? "s" : "")}: {string.Join(", ", outcome.Unknown.Select(u => $"'{u}'"))}. Import the catalogue first; no event was stored.");
+            stored = outcome.Stored;
+            if (notRefreshed is null)
+                await RefreshUserAsync(connection, transaction, model!, outcome.UserId, Weighted(model!, history), cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
         return new TrackResult(userId, stored, events.Count - stored, notRefreshed is null, model?.Version, notRefreshed, clock.Elapsed.TotalMilliseconds);
     }
 
     /// <summary>Folds the user in from their full history and rewrites their cached row.</summary>
-    private async Task RefreshUserAsync(NpgsqlConnection connection, ServingModel model, long user, CancellationToken cancellationToken)
+    private async Task RefreshUserAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ServingModel model, long user, (int[] Items, float[] Weights) history, CancellationToken cancellationToken)
     {
-        var (items, weights) = await HistoryAsync(connection, model, user, cancellationToken);
+        var (items, weights) = history;
         var als = (AlsRecommender)model.Artifact.Model;
         var vector = als.FoldIn(items, weights);
         var scores = new float[als.Items];
@@ -260,23 +265,26 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
             insert into offline_user_recommendations (user_id, recommendations, model_version, updated_at)
             values (@user, @json::jsonb, @version, @now)
             on conflict (user_id) do update set recommendations = excluded.recommendations, model_version = excluded.model_version, updated_at = excluded.updated_at
-            """, new { user, json, version = model.Version, now = time.GetUtcNow().UtcDateTime }, cancellationToken: cancellationToken));
+            """, new { user, json, version = model.Version, now = time.GetUtcNow().UtcDateTime }, transaction, cancellationToken: cancellationToken));
     }
 
     /// <summary>The user's items (model indices) with their event weights; items the model does not know are left out.</summary>
-    private async Task<(int[] Items, float[] Weights)> HistoryAsync(NpgsqlConnection connection, ServingModel model, long user, CancellationToken cancellationToken)
+    private async Task<(int[] Items, float[] Weights)> HistoryAsync(NpgsqlConnection connection, ServingModel model, long user, CancellationToken cancellationToken) =>
+        Weighted(model, await connection.QueryAsync<(long Item, string Type, int Count)>(new CommandDefinition(
+            "select item_id, event_type, count(*)::int from interactions where user_id = @user group by 1, 2", new { user }, cancellationToken: cancellationToken)));
+
+    /// <summary>Each (item, event type) of the history weighs its type's weight times how often it happened (as training sums repeats).</summary>
+    private (int[] Items, float[] Weights) Weighted(ServingModel model, IEnumerable<(long Item, string Type, int Count)> rows)
     {
         var eventWeights = options.Value.EventWeights;
-        var rows = await connection.QueryAsync<(long Item, string Type)>(new CommandDefinition(
-            "select item_id, event_type from interactions where user_id = @user", new { user }, cancellationToken: cancellationToken));
         var items = new List<int>();
         var weights = new List<float>();
-        foreach (var (item, type) in rows)
+        foreach (var (item, type, count) in rows)
         {
             if (model.ItemIndex.TryGetValue(item, out var i) && eventWeights.TryGetValue(type, out var w) && w > 0)
             {
                 items.Add(i);
-                weights.Add(w);
+                weights.Add(w * count);
             }
         }
         return (items.ToArray(), weights.ToArray());

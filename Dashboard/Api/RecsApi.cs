@@ -35,9 +35,13 @@ public static class RecsApi
     {
         var api = app.MapGroup("/api/v1").WithTags("Recommendations").AddEndpointFilter(async (context, next) =>
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
-                return await next(context);
+                var result = await next(context);
+                // Server-Timing: how long the answer took inside the app (browsers' dev tools and curl -v show it).
+                context.HttpContext.Response.Headers["Server-Timing"] = $"app;dur={System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds.ToString("F2", CultureInfo.InvariantCulture)}";
+                return result;
             }
             catch (Exception e) when (Map(e) is { } error)
             {

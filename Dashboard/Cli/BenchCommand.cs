@@ -107,8 +107,17 @@ public static class BenchCommand
                     };
                     break;
                 }
+                case "import-online-retail":
+                {
+                    var path = verb.Get("online-retail") ?? Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "shared", "datasets", "online-retail", "online_retail.csv.gz");
+                    result["import_online_retail"] = await ImportBench.OnlineRetailAsync(services.GetRequiredService<NpgsqlDataSource>(), Path.GetFullPath(path), runs);
+                    break;
+                }
+                case "import-personalize":
+                    result["import_personalize"] = await ImportBench.PersonalizeAsync(services.GetRequiredService<NpgsqlDataSource>(), verb.GetInt("rows", 20_000_000), stderr);
+                    break;
                 default:
-                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions.");
+                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, import-online-retail, import-personalize.");
             }
         }
         result["peak_note"] = "peak = the faster of 256-bit and 512-bit FMA chains on all cores";
@@ -236,7 +245,7 @@ public static class BenchCommand
         return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
     }
 
-    private static double Median(IEnumerable<double> values)
+    internal static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;

@@ -127,7 +127,7 @@ public static class RecsHostingExtensions
             var verb = CommandLine.FindVerb(args);
             if (verb is { Name: "help" })
                 return CommandLine.PrintHelp();
-            if (verb is { Name: "evaluate" } || (verb is { Name: "bench" } && !(verb.Get("parts") ?? "").Contains("database", StringComparison.Ordinal) && !(verb.Get("parts") ?? "").Contains("similar-items", StringComparison.Ordinal) && !(verb.Get("parts") ?? "").Contains("regions", StringComparison.Ordinal)))
+            if (verb is { Name: "evaluate" } || (verb is { Name: "bench" } && !BenchCommand.NeedsDatabase(verb)))
                 return await CommandLine.RunAsync(verb, app.Services, Console.Out, Console.Error);
             database = app.Services.GetRequiredService<RecsDatabase>();
             await database.StartAsync(app.Lifetime.ApplicationStopping);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Dapper;
 using Npgsql;
 
@@ -90,19 +91,19 @@ public sealed class DataQualityService(NpgsqlDataSource dataSource, TimeProvider
         if (r.Interactions == 0)
             warnings.Add("There are no interactions: nothing to train on. Import data or load the demo data.");
         if (r.ItemsWithoutInteractionsShare > 0.2)
-            warnings.Add($"{r.ItemsWithoutInteractionsShare:P0} of products have no interactions: models cannot recommend them except by similarity of attributes.");
+            warnings.Add(string.Create(CultureInfo.InvariantCulture, $"{r.ItemsWithoutInteractionsShare:P0} of products have no interactions: models cannot recommend them except by similarity of attributes."));
         if (r.UsersWithSingleInteractionShare > 0.3)
-            warnings.Add($"{r.UsersWithSingleInteractionShare:P0} of users with history have a single interaction: personalisation for them will be close to popularity.");
+            warnings.Add(string.Create(CultureInfo.InvariantCulture, $"{r.UsersWithSingleInteractionShare:P0} of users with history have a single interaction: personalisation for them will be close to popularity."));
         if (r.DuplicateEventsShare > 0.01)
-            warnings.Add($"{r.DuplicateEventsShare:P1} of interactions duplicate another (same user, item, type and time).");
+            warnings.Add(string.Create(CultureInfo.InvariantCulture, $"{r.DuplicateEventsShare:P1} of interactions duplicate another (same user, item, type and time)."));
         if (r.OrderLines > 0 && (double)r.OutlierQuantityLines / r.OrderLines > 0.01)
-            warnings.Add($"{r.OutlierQuantityLines:N0} order lines have quantities above {r.OutlierQuantityThreshold:N0} (far outliers).");
+            warnings.Add(string.Create(CultureInfo.InvariantCulture, $"{r.OutlierQuantityLines:N0} order lines have quantities above {r.OutlierQuantityThreshold:N0} (far outliers)."));
         if (r.PerMonth.Count >= 3)
         {
             var median = r.PerMonth.Select(m => m.Interactions).Order().ElementAt(r.PerMonth.Count / 2);
             var gaps = r.PerMonth.Where(m => m.Interactions < median / 10).Select(m => m.Month.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture)).ToList();
             if (gaps.Count > 0)
-                warnings.Add($"Months with under a tenth of the median activity: {string.Join(", ", gaps)} (a gap or a partial month).");
+                warnings.Add(string.Create(CultureInfo.InvariantCulture, $"Months with under a tenth of the median activity: {string.Join(", ", gaps)} (a gap or a partial month)."));
         }
         return warnings;
     }

@@ -438,6 +438,8 @@ public static class PersonalizeImporter
             select count(*) from created;
             """;
         var createdUsers = await connection.ExecuteScalarAsync<long>(ImportSql.Command(insert, transaction, cancellationToken));
+        var incoming = await connection.ExecuteScalarAsync<long>(ImportSql.Command("select count(*) from classified where skip is null", transaction, cancellationToken));
+        var rebuild = await ImportSql.DropIndexesIfLargeAsync(connection, transaction, "interactions", incoming, cancellationToken);
         const string copy = """
             insert into interactions (user_id, item_id, event_type, event_value, occurred_at, attributes)
             select c.id, k.item_id, k.event_type, k.event_value, k.occurred_at, k.attributes
@@ -446,6 +448,7 @@ public static class PersonalizeImporter
             order by k.line;
             """;
         var inserted = await ImportSql.ExecuteAsync(connection, transaction, copy, cancellationToken);
+        await ImportSql.RestoreAsync(connection, transaction, rebuild, cancellationToken);
         report.Tables["customers"] = report.Tables.GetValueOrDefault("customers") + createdUsers;
         report.Tables["interactions"] = inserted;
         file.RowsImported = inserted;

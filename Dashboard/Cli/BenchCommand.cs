@@ -18,6 +18,12 @@ namespace Recs.Dashboard.Cli;
 /// </summary>
 public static class BenchCommand
 {
+    private static readonly string[] DatabaseParts = ["als-database", "similar-items", "regions", "import-online-retail", "import-personalize"];
+
+    /// <summary>Whether any requested part reads or writes the configured database (which then has to be started).</summary>
+    public static bool NeedsDatabase(Verb verb) =>
+        (verb.Get("parts") ?? "").Split(',', StringSplitOptions.TrimEntries).Any(DatabaseParts.Contains);
+
     public static async Task<int> RunAsync(Verb verb, IServiceProvider services, TextWriter stdout, TextWriter stderr)
     {
         var parts = (verb.Get("parts") ?? "peak,als-online-retail").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmarks of the API (not part of the test suite), with hey (Debian's package) on loopback: starts the app in
 # Release on a fresh demo database, trains an ALS champion, then
-#   1. cached recommendations at a steady 500 requests/s (10 workers × 50/s, evenly spaced): latency percentiles
+#   1. cached recommendations at a steady 500 requests/s (5 workers × 100/s, each evenly spaced): latency percentiles
 #   2. cached recommendations unthrottled (32 connections): peak throughput
 #   3. the event tracker at a steady 100 events/s: each request stores the event and refreshes the user's cached
 #      recommendations by ALS fold-in before it answers, so its latency is the event -> refreshed-recommendations time
@@ -30,13 +30,13 @@ summary() { # hey's report -> one line: rps, percentiles (ms), status codes, err
   awk -v name="$1" '
     /Requests\/sec:/ { rps = $2 }
     /% in / { p[$1] = $3 * 1000 }
-    /\[[0-9]+\]/ { codes = codes " " $1 $2 }
+    /^ *\[[0-9][0-9][0-9]\][ \t]+[0-9]+ responses/ { codes = codes " " $1 $2 }
     /Error distribution:/ { errors = 1 }
     END { printf "%-34s %8.1f req/s  p50 %6.2f ms  p90 %6.2f ms  p99 %6.2f ms  statuses%s%s\n", name, rps, p["50%"], p["90%"], p["99%"], codes, (errors ? "  ERRORS (see above)" : "") }'
 }
 
-hey -z 5s -c 8 "$url" >/dev/null # warm-up: JIT, pools, prepared statements
-hey -z "${seconds}s" -c 10 -q 50 "$url" | tee "$base/steady.txt" | summary "recommendations at 500 req/s"
+hey -z 5s -c 32 "$url" >/dev/null # every pooled connection warm (prepared statements, catalog caches)
+hey -z "${seconds}s" -c 5 -q 100 "$url" | tee "$base/steady.txt" | summary "recommendations at 500 req/s"
 hey -z "${seconds}s" -c 32 "$url" | tee "$base/peak.txt" | summary "recommendations, peak"
 hey -z "${seconds}s" -c 4 -q 25 -m POST -T application/json \
   -d '{"user_id": "C0000042", "session_id": "load", "events": [{"item_id": "P000042", "event_type": "purchase"}]}' \

@@ -18,6 +18,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<RecsDatabase>();
         services.AddSingleton<NpgsqlDataSource>(sp => sp.GetRequiredService<RecsDatabase>().DataSource);
+        services.AddHostedService<DatabaseWatchdog>();
         services.AddSingleton<JobService>();
         services.AddSingleton<DemoDataService>();
         services.AddHostedService(sp => sp.GetRequiredService<DemoDataService>());

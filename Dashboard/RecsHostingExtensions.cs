@@ -83,8 +83,15 @@ public static class RecsHostingExtensions
     {
         app.MapGet("/healthz", async (RecsDatabase db, CancellationToken ct) =>
         {
-            await using var connection = await db.DataSource.OpenConnectionAsync(ct);
-            return Results.Ok(new { status = "ok", database = db.IsEmbedded ? "embedded" : "external" });
+            try
+            {
+                await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+                return Results.Ok(new { status = "ok", database = db.IsEmbedded ? "embedded" : "external" });
+            }
+            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+            {
+                return Results.Json(new { status = "unavailable", error = $"The database is not reachable: {e.Message}" }, statusCode: 503);
+            }
         });
         // For capacity planning: managed heap after a full collection, and the process's resident memory.
         app.MapOpenApi();

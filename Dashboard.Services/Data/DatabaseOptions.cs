@@ -27,6 +27,10 @@ public sealed class DatabaseOptions
     /// <summary>Extra server settings for the embedded cluster, e.g. Database:ServerSettings:shared_buffers = '1GB'.</summary>
     public Dictionary<string, string> ServerSettings { get; set; } = [];
 
+    /// <summary>Seconds between the watchdog's checks that the embedded server is alive (0 = no watchdog).</summary>
+    [System.ComponentModel.DataAnnotations.Range(0, 3600, ErrorMessage = "Database:WatchdogSeconds must be between 0 (off) and 3600.")]
+    public int WatchdogSeconds { get; set; } = 5;
+
     public string ResolveDataDirectory()
     {
         if (!string.IsNullOrWhiteSpace(DataDirectory))

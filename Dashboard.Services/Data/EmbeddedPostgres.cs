@@ -121,6 +121,25 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await StopAsync();
 
+    /// <summary>
+    /// For the watchdog: when the server this process started is no longer running (killed, crashed, stopped by
+    /// hand), starts it again and returns true. A failed start throws; the watchdog tries again at its next tick
+    /// (after a crash, orphaned backends can hold the shared memory for a moment).
+    /// </summary>
+    public async Task<bool> RestartIfDeadAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_startedByUs || _binDirectory is null)
+            return false;
+        if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")) && PidFileNamesLivePostgres())
+            return false;
+        _logger.LogWarning("Embedded PostgreSQL in {DataDirectory} is not running (it died or was stopped outside Recs): restarting it", DataDirectory);
+        var clock = Stopwatch.StartNew();
+        RemoveStaleLockFiles();
+        await StartServerAsync(cancellationToken);
+        _logger.LogWarning("Embedded PostgreSQL restarted in {Seconds:F2} s", clock.Elapsed.TotalSeconds);
+        return true;
+    }
+
     /// <summary>Creates the database if it does not exist yet.</summary>
     public async Task EnsureDatabaseAsync(string database, CancellationToken cancellationToken = default)
     {

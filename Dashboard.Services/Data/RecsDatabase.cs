@@ -104,6 +104,16 @@ public sealed class RecsDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await StopAsync();
 
+    /// <summary>Restarts the embedded server if it died; drops the pool's dead connections when it did.</summary>
+    public async Task<bool> RestartIfDeadAsync(CancellationToken cancellationToken = default)
+    {
+        if (_embedded is null || !await _embedded.RestartIfDeadAsync(cancellationToken))
+            return false;
+        if (_dataSource.IsValueCreated)
+            _dataSource.Value.Clear();
+        return true;
+    }
+
     private async Task CheckExternalAsync(CancellationToken cancellationToken)
     {
         var builder = new NpgsqlConnectionStringBuilder(ConnectionString);

@@ -43,3 +43,41 @@ public sealed class FaultToleranceTests
         Assert.NotEqual(postmaster, int.Parse(File.ReadLines(Path.Combine(app.DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture));
     }
 }
+
+public sealed class RateLimitTests
+{
+    [Fact]
+    public async Task The_event_trackers_answer_429_with_Retry_After_beyond_the_clients_limit()
+    {
+        await using var app = await AppProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["DemoData:Enabled"] = "false", ["Api:EventsPerSecond"] = "1", ["Api:EventsBurst"] = "3",
+        });
+        using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
+        var body = """{"user_id": "u1", "events": [{"item_id": "nothing-here", "event_type": "view"}]}""";
+
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var k = 0; k < 6; k++)
+        {
+            var response = await http.PostAsync("/api/v1/events", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                limited = response;
+        }
+
+        // The first three pass the limiter (and are refused by the handler: no such item); then 429.
+        Assert.Equal([HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound], statuses.Take(3));
+        Assert.Contains(HttpStatusCode.TooManyRequests, statuses.Skip(3));
+        Assert.NotNull(limited);
+        Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {limited.Headers.RetryAfter}");
+        Assert.Contains("Too many events", JsonDocument.Parse(await limited.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // The AWS PutEvents path shares the limit and answers in the SDK's error shape.
+        var aws = await http.PostAsync("/events", new StringContent("""{"sessionId": "s", "eventList": []}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, aws.StatusCode);
+        Assert.Equal("LimitExceededException", aws.Headers.GetValues("X-Amzn-ErrorType").Single());
+        // Reading recommendations is not limited.
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v1/users/u1/recommendations")).StatusCode);
+    }
+}

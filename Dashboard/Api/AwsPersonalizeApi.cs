@@ -90,6 +90,7 @@ public static class AwsPersonalizeApi
                 await service.TrackAsync(body.UserId ?? $"session:{body.SessionId}", events, body.SessionId, ct);
                 return Results.Json(new { }, Json);
             })
+            .RequireRateLimiting(ApiRateLimits.EventsPolicy)
             .WithName("AwsPutEvents").WithSummary("Personalize Events PutEvents (POST /events): stores events and refreshes the user's recommendations.")
             .Accepts<AwsPutEventsRequest>("application/json");
         return app;

@@ -77,10 +77,11 @@ public static class RecsApi
                 var events = (body.Events ?? throw ServingException.BadRequest("events is required.")).Select(ToTracked).ToList();
                 return Results.Json(await service.TrackAsync(body.UserId ?? throw ServingException.BadRequest("user_id is required."), events, body.SessionId, ct), Json);
             })
+            .RequireRateLimiting(ApiRateLimits.EventsPolicy)
             .WithName("PutEvents")
             .WithSummary("Records up to 10 events for a user and refreshes their cached recommendations at once (ALS fold-in).")
             .Accepts<EventsRequest>("application/json")
-            .Produces<TrackResult>().Produces<ApiError>(400).Produces<ApiError>(404).Produces<ApiError>(413);
+            .Produces<TrackResult>().Produces<ApiError>(400).Produces<ApiError>(404).Produces<ApiError>(413).Produces<ApiError>(429);
 
         return app;
     }

@@ -1,0 +1,64 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+
+namespace Recs.Dashboard.Api;
+
+/// <summary>Limits of the API, from the Api configuration section.</summary>
+public sealed class ApiOptions
+{
+    public const string Section = "Api";
+
+    /// <summary>Events each client may send per second to the event trackers (REST and AWS), sustained.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsPerSecond must be between 1 and 1,000,000.")]
+    public int EventsPerSecond { get; set; } = 500;
+
+    /// <summary>How many requests a client may send at once above the sustained rate.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsBurst must be between 1 and 1,000,000.")]
+    public int EventsBurst { get; set; } = 1_000;
+}
+
+/// <summary>
+/// The event trackers are rate limited per client (its address, until API keys name clients) with a token bucket;
+/// a client over its limit gets 429 with Retry-After and a JSON message, and nothing is stored.
+/// </summary>
+public static class ApiRateLimits
+{
+    public const string EventsPolicy = "events";
+
+    public static IServiceCollection AddApiRateLimits(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        var options = configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.AddPolicy(EventsPolicy, context => RateLimitPartition.GetTokenBucketLimiter(
+                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = Math.Max(1, options.EventsBurst),
+                    TokensPerPeriod = Math.Max(1, options.EventsPerSecond),
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                }));
+            limiter.OnRejected = async (context, cancellationToken) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : 1;
+                var response = context.HttpContext.Response;
+                response.StatusCode = StatusCodes.Status429TooManyRequests;
+                response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+                var message = $"Too many events: this client may send {options.EventsPerSecond} per second (bursts of {options.EventsBurst}). Retry after {retryAfter} s; nothing was stored.";
+                if (context.HttpContext.Request.Path.StartsWithSegments("/api"))
+                {
+                    await response.WriteAsJsonAsync(new ApiError(message), RecsApi.Json, cancellationToken);
+                }
+                else
+                {
+                    response.Headers["X-Amzn-ErrorType"] = "LimitExceededException";
+                    await response.WriteAsJsonAsync(new AwsError(message), cancellationToken);
+                }
+            };
+        });
+        return services;
+    }
+}

@@ -288,6 +288,9 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
             ["maintenance_work_mem"] = "'256MB'",
             ["work_mem"] = "'32MB'",
             ["max_connections"] = "100",
+            // A query whose client died (a killed import, say) is cancelled within seconds instead of running on,
+            // holding its locks, until it next talks to the client.
+            ["client_connection_check_interval"] = "'2s'",
         };
         foreach (var (key, value) in _settings.ServerSettings)
             settings[key] = value;

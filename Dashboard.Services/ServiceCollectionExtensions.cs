@@ -20,6 +20,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<NpgsqlDataSource>(sp => sp.GetRequiredService<RecsDatabase>().DataSource);
         services.AddHostedService<DatabaseWatchdog>();
         services.AddSingleton<JobService>();
+        services.AddSingleton<Audit.AuditLog>();
         services.AddSingleton<DemoDataService>();
         services.AddHostedService(sp => sp.GetRequiredService<DemoDataService>());
         services.AddSingleton<ImportService>();

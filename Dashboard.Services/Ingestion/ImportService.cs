@@ -23,7 +23,7 @@ public sealed record ImportRequest(PersonalizeFiles? Personalize = null, string?
 public sealed class ImportAlreadyRunningException() : Exception("Another import is running; wait for it to finish.");
 
 /// <summary>Runs imports as jobs (progress on every page that shows jobs, the report kept as the job's result).</summary>
-public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, ILogger<ImportService> logger)
+public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, Audit.AuditLog audit, ILogger<ImportService> logger)
 {
     public const string JobKind = "import";
 
@@ -38,7 +38,12 @@ public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, 
     public static ImportReport? ParseReport(string? json) => json is null ? null : JsonSerializer.Deserialize<ImportReport>(json, ReportJson);
 
     /// <summary>Imports and returns the report; throws <see cref="InputFileException"/> for bad input (nothing changed).</summary>
-    public async Task<ImportReport> ImportAsync(ImportRequest request, string requestedBy, IProgress<(double Fraction, string Phase)>? progress = null, CancellationToken cancellationToken = default)
+    public Task<ImportReport> ImportAsync(ImportRequest request, string requestedBy, IProgress<(double Fraction, string Phase)>? progress = null, CancellationToken cancellationToken = default) =>
+        audit.AuditAsync(requestedBy, Audit.AuditActions.Import, request.OnlineRetail is null ? "personalize files" : "online retail export", request.Describe(),
+            () => ImportAuditedAsync(request, requestedBy, progress, cancellationToken),
+            r => $"{r.Files.Sum(f => f.RowsImported):N0} rows imported, {r.Files.Sum(f => f.RowsSkipped):N0} skipped in {r.Seconds:F1} s");
+
+    private async Task<ImportReport> ImportAuditedAsync(ImportRequest request, string requestedBy, IProgress<(double Fraction, string Phase)>? progress, CancellationToken cancellationToken)
     {
         if (request.Personalize is null == request.OnlineRetail is null)
             throw new InputFileException("Import either Personalize-format files or one Online Retail file.");

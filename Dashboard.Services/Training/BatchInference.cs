@@ -24,13 +24,17 @@ public sealed record BatchResult(string Version, int Users, int Products, TimeSp
 /// never an empty, half-written or mixed one.
 /// </summary>
 public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry registry, JobService jobs,
-    IOptions<TrainingOptions> options, TimeProvider time, ILogger<BatchInference> logger)
+    IOptions<TrainingOptions> options, TimeProvider time, Audit.AuditLog audit, ILogger<BatchInference> logger)
 {
     public const string JobKind = "batch-inference";
     private const int Chunk = 4096;
 
     /// <summary>Runs as a job for the current champion; null when a batch job is already running.</summary>
-    public async Task<BatchResult?> RunForChampionAsync(string requestedBy, CancellationToken cancellationToken = default)
+    public Task<BatchResult?> RunForChampionAsync(string requestedBy, CancellationToken cancellationToken = default) =>
+        audit.AuditAsync(requestedBy, Audit.AuditActions.Batch, "serving cache", null, () => RunForChampionAuditedAsync(requestedBy, cancellationToken),
+            r => r is null ? "skipped: a refresh was already running" : $"{r.Users:N0} users and {r.Products:N0} products from {r.Version} in {r.Elapsed.TotalSeconds:F1} s");
+
+    private async Task<BatchResult?> RunForChampionAuditedAsync(string requestedBy, CancellationToken cancellationToken)
     {
         var champion = await registry.ChampionAsync(cancellationToken)
             ?? throw new InvalidOperationException("There is no champion model yet: train one and promote it first.");

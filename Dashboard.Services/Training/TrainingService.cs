@@ -49,7 +49,7 @@ public sealed class JobAlreadyRunningException(string kind) : Exception($"A {kin
 /// </summary>
 public sealed class TrainingService(
     NpgsqlDataSource dataSource, JobService jobs, ModelRegistry registry, BatchInference batch,
-    IOptions<TrainingOptions> options, ILogger<TrainingService> logger)
+    IOptions<TrainingOptions> options, Audit.AuditLog audit, ILogger<TrainingService> logger)
 {
     public const string JobKind = "training";
     private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
@@ -65,7 +65,7 @@ public sealed class TrainingService(
         {
             try
             {
-                await RunAsync(request, job, cts.Token);
+                await AuditedRunAsync(request, job, cts.Token);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -78,6 +78,15 @@ public sealed class TrainingService(
             }
         }, CancellationToken.None);
         return job;
+    }
+
+    /// <summary>Cancels a job running in this process, recording who asked; false when it is not running here.</summary>
+    public async Task<bool> CancelAsync(long jobId, string requestedBy)
+    {
+        var cancelled = Cancel(jobId);
+        await audit.RecordAsync(requestedBy, Audit.AuditActions.Cancel, $"training job {jobId}", new { job = jobId },
+            cancelled ? "succeeded: cancellation requested" : "failed: the job is not running in this process");
+        return cancelled;
     }
 
     /// <summary>Requests cancellation of a job running in this process; false when it is not running here.</summary>
@@ -94,8 +103,12 @@ public sealed class TrainingService(
     {
         request.Validate();
         var job = await jobs.TryStartAsync(JobKind, request, request.RequestedBy, cancellationToken) ?? throw new JobAlreadyRunningException(JobKind);
-        return await RunAsync(request, job, cancellationToken);
+        return await AuditedRunAsync(request, job, cancellationToken);
     }
+
+    private Task<TrainingOutcome> AuditedRunAsync(TrainingRequest request, JobRecord job, CancellationToken cancellationToken) =>
+        audit.AuditAsync(request.RequestedBy, Audit.AuditActions.Train, request.Recipe, request, () => RunAsync(request, job, cancellationToken),
+            o => $"version {o.Version.Version}{(o.Promoted ? ", promoted" : "")} ({o.PromotionReason})");
 
     private async Task<TrainingOutcome> RunAsync(TrainingRequest request, JobRecord job, CancellationToken cancellationToken)
     {
@@ -188,7 +201,11 @@ public sealed class TrainingService(
     }
 
     /// <summary>Promotes a version by hand (page or CLI) and refreshes the serving cache from it.</summary>
-    public async Task<(ModelVersion Version, BatchResult? Batch)> PromoteAsync(string version, string requestedBy, CancellationToken cancellationToken = default)
+    public Task<(ModelVersion Version, BatchResult? Batch)> PromoteAsync(string version, string requestedBy, CancellationToken cancellationToken = default) =>
+        audit.AuditAsync(requestedBy, Audit.AuditActions.Promote, version, new { version }, () => PromoteAuditedAsync(version, requestedBy, cancellationToken),
+            r => r.Batch is { } b ? $"champion; cache refreshed for {b.Users:N0} users" : "champion; a cache refresh was already running");
+
+    private async Task<(ModelVersion Version, BatchResult? Batch)> PromoteAuditedAsync(string version, string requestedBy, CancellationToken cancellationToken)
     {
         var promoted = await registry.PromoteAsync(version, cancellationToken);
         logger.LogInformation("{User} promoted {Version}", requestedBy, version);

@@ -75,5 +75,13 @@ public sealed class DataE2ETests(BrowserFixture browser)
         await Assertions.Expect(data.Error).ToContainTextAsync("line 4: expected 4 fields, found 3", new() { Timeout = 60_000 });
         Assert.Equal(before, await connection.ExecuteScalarAsync<long>("select count(*) from interactions"));
         await data.ScreenshotAsync("data-import-error");
+
+        // Both imports are in the audit log, the refused one with its reason.
+        await page.GotoAsync($"{app.BaseUrl}/audit?action=import");
+        await page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
+        await Assertions.Expect(page.Locator("[data-testid=audit-rows] tbody tr")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("[data-testid=audit-rows] tbody tr").First).ToContainTextAsync("line 4: expected 4 fields");
+        await Assertions.Expect(page.Locator("[data-testid=audit-rows] tbody tr").Nth(1)).ToContainTextAsync("succeeded");
+        await data.ScreenshotAsync("audit-log");
     }
 }

@@ -29,7 +29,7 @@ public sealed record DataQualityReport(
 /// interaction with the same user, item, type and time; an outlier quantity is an order line whose quantity is above
 /// Q3 + 3 × IQR of positive quantities (Tukey's far-out fence); warnings flag what tends to hurt training.
 /// </summary>
-public sealed class DataQualityService(NpgsqlDataSource dataSource, TimeProvider time)
+public sealed class DataQualityService(NpgsqlDataSource dataSource, TimeProvider time, Microsoft.Extensions.Options.IOptions<Training.TrainingOptions>? training = null)
 {
     private static readonly (string Table, string Column)[] OptionalColumns =
     [
@@ -79,15 +79,19 @@ public sealed class DataQualityService(NpgsqlDataSource dataSource, TimeProvider
             missing, types.Select(t => new EventTypeShare(t.Type, t.Count, (double)t.Count / total)).ToList(),
             perMonth.Select(m => new MonthCount(DateTime.SpecifyKind(m.Month, DateTimeKind.Utc), m.Count)).ToList(),
             [], time.GetUtcNow().UtcDateTime);
-        return report with { Warnings = Warnings(report) };
+        var weights = training?.Value.EventWeights ?? new Training.TrainingOptions().EventWeights;
+        return report with { Warnings = Warnings(report, weights) };
     }
 
     private static double Share(long part, long whole) => whole == 0 ? 0 : (double)part / whole;
 
     /// <summary>Plain-language flags for what tends to hurt training.</summary>
-    public static IReadOnlyList<string> Warnings(DataQualityReport r)
+    public static IReadOnlyList<string> Warnings(DataQualityReport r, IReadOnlyDictionary<string, float> eventWeights)
     {
         var warnings = new List<string>();
+        var unused = r.EventTypes.Where(t => eventWeights.GetValueOrDefault(t.EventType) <= 0).ToList();
+        if (unused.Count > 0)
+            warnings.Add(string.Create(CultureInfo.InvariantCulture, $"Event types training ignores (no weight in Training:EventWeights): {string.Join(", ", unused.Select(t => $"{t.EventType} ({t.Count:N0})"))}. Set Training:EventWeights:<type> to use them."));
         if (r.Interactions == 0)
             warnings.Add("There are no interactions: nothing to train on. Import data or load the demo data.");
         if (r.ItemsWithoutInteractionsShare > 0.2)

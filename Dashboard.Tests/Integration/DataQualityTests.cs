@@ -47,5 +47,10 @@ public sealed class DataQualityTests(DatabaseFixture db) : IClassFixture<Databas
         Assert.Contains(report.Warnings, w => w.Contains("25 % of products have no interactions", StringComparison.Ordinal));
         Assert.Contains(report.Warnings, w => w.Contains("duplicate another", StringComparison.Ordinal));
         Assert.Contains(report.Warnings, w => w.Contains("quantities above", StringComparison.Ordinal));
+        // Purchases and views have weights; an event type training would ignore is called out.
+        Assert.DoesNotContain(report.Warnings, w => w.Contains("training ignores", StringComparison.Ordinal));
+        var withClicks = report with { EventTypes = [.. report.EventTypes, new EventTypeShare("click", 42, 0.1)] };
+        Assert.Contains(DataQualityService.Warnings(withClicks, new Dictionary<string, float> { ["purchase"] = 1, ["view"] = 0.1f }),
+            w => w.Contains("training ignores (no weight in Training:EventWeights): click (42)", StringComparison.Ordinal));
     }
 }

@@ -92,14 +92,27 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
 
         if (await IsServerRunningAsync(cancellationToken))
         {
-            _logger.LogWarning("Adopting the PostgreSQL server left running in {DataDirectory} by an earlier process", DataDirectory);
+            if (LiveOwner() is { } owner)
+            {
+                // Another Recs process (the dashboard, say, while this is a command) runs the server: share it, and
+                // leave it running on exit.
+                _logger.LogInformation("Using the PostgreSQL server that Recs process {Pid} runs in {DataDirectory}; it keeps running after this process", owner, DataDirectory);
+                _startedByUs = false;
+            }
+            else
+            {
+                _logger.LogWarning("Adopting the PostgreSQL server left running in {DataDirectory} by an earlier process", DataDirectory);
+                _startedByUs = true;
+                WriteOwner();
+            }
         }
         else
         {
             RemoveStaleLockFiles();
             await StartServerAsync(cancellationToken);
+            _startedByUs = true;
+            WriteOwner();
         }
-        _startedByUs = true;
 
         await EnsureDatabaseAsync(_settings.Database, cancellationToken);
         StartDuration = clock.Elapsed;
@@ -116,6 +129,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         if (result.ExitCode != 0 && await IsServerRunningAsync(CancellationToken.None))
             _logger.LogWarning("pg_ctl stop failed: {Error}", result.Output);
         _startedByUs = false;
+        File.Delete(OwnerFile);
         _logger.LogInformation("Embedded PostgreSQL stopped");
     }
 
@@ -302,6 +316,28 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     }
 
     /// <summary>True when postmaster.pid names a live process that is a PostgreSQL server (not a reused pid).</summary>
+    /// <summary>The Recs process that started (or took over) the running server; it stops it when it exits.</summary>
+    private string OwnerFile => Path.Combine(DataDirectory, "recs.owner");
+
+    private void WriteOwner() => File.WriteAllText(OwnerFile, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>The pid of another live process that owns the server, or null (no owner file, or its process is gone).</summary>
+    private int? LiveOwner()
+    {
+        try
+        {
+            if (!File.Exists(OwnerFile) || !int.TryParse(File.ReadAllText(OwnerFile).Trim(), out var pid) || pid == Environment.ProcessId)
+                return null;
+            // A live process with that pid that is a Recs process (not a stranger that reused the pid).
+            var cmdline = Path.Combine("/proc", pid.ToString(CultureInfo.InvariantCulture), "cmdline");
+            return File.Exists(cmdline) && File.ReadAllText(cmdline).Contains("Dashboard", StringComparison.Ordinal) ? pid : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     private bool PidFileNamesLivePostgres()
     {
         try

@@ -44,6 +44,26 @@ public sealed class FaultToleranceTests
     }
 }
 
+public sealed class SharedServerTests
+{
+    [Fact]
+    public async Task A_command_run_beside_the_running_dashboard_shares_its_server_and_leaves_it_running()
+    {
+        await using var app = await AppProcess.StartAsync(new Dictionary<string, string> { ["DemoData:Enabled"] = "false" });
+        using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
+        var postmaster = File.ReadLines(Path.Combine(app.DataDirectory, "postmaster.pid")).First();
+
+        var (exit, stdout, stderr) = await DashboardCli.RunAsync("quality", $"--Database:DataDirectory={app.DataDirectory}");
+
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(0, JsonDocument.Parse(stdout).RootElement.GetProperty("interactions").GetInt32());
+        Assert.Contains("it keeps running after this process", stderr, StringComparison.Ordinal);
+        Assert.Equal(postmaster, File.ReadLines(Path.Combine(app.DataDirectory, "postmaster.pid")).First());
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
+        Assert.DoesNotContain("restarting it", app.Log, StringComparison.Ordinal);
+    }
+}
+
 public sealed class RateLimitTests
 {
     [Fact]

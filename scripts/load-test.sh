@@ -6,9 +6,14 @@
 #   3. the event tracker at a steady 100 events/s: each request stores the event and refreshes the user's cached
 #      recommendations by ALS fold-in before it answers, so its latency is the event -> refreshed-recommendations time
 # usage: scripts/load-test.sh [seconds per phase, default 30]
+#        scripts/load-test.sh soak [seconds, default 300]: 500 req/s on recommendations for that long while a training
+#        run (user-personalization, from the command line) and an Online Retail import run; errors, p99 and memory growth
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=load
+if [ "${1:-}" = soak ]; then mode=soak; shift; fi
 seconds=${1:-30}
+[ "$mode" = soak ] && seconds=${1:-300}
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 command -v hey >/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq hey >/dev/null; }
 base=$(mktemp -d /tmp/recs-load-XXXX)
@@ -36,6 +41,23 @@ summary() { # hey's report -> one line: rps, percentiles (ms), status codes, err
 }
 
 hey -z 5s -c 32 "$url" >/dev/null # every pooled connection warm (prepared statements, catalog caches)
+if [ "$mode" = soak ]; then
+  memory() { curl -s "http://127.0.0.1:$port/diagnostics/memory"; }
+  echo "memory before: $(memory)"
+  hey -z "${seconds}s" -c 5 -q 100 "$url" > "$base/soak.txt" &
+  load=$!
+  sleep 20
+  ( time dotnet "$dll" train --recipe user-personalization "${db[@]}" >/dev/null 2>"$base/train.log" ) 2>&1 | grep real | sed 's/^/training run: /' &
+  train=$!
+  ( time dotnet "$dll" import --online-retail ../shared/datasets/online-retail/online_retail.csv.gz "${db[@]}" >/dev/null 2>"$base/import.log" ) 2>&1 | grep real | sed 's/^/online retail import: /' &
+  import=$!
+  wait $load $train $import
+  grep -E "warn|fail" -A1 "$base/app.log" | grep -v StaticFile | head -20 || true
+  summary "soak: recommendations at 500/s" < "$base/soak.txt"
+  grep -A20 "Error distribution" "$base/soak.txt" || echo "errors: none"
+  echo "memory after: $(memory)"
+  exit 0
+fi
 hey -z "${seconds}s" -c 5 -q 100 "$url" | tee "$base/steady.txt" | summary "recommendations at 500 req/s"
 hey -z "${seconds}s" -c 32 "$url" | tee "$base/peak.txt" | summary "recommendations, peak"
 hey -z "${seconds}s" -c 4 -q 25 -m POST -T application/json \

@@ -37,6 +37,8 @@ public static class AwsPersonalizeApi
             }
             catch (Exception e) when (RecsApi.Map(e) is { } error)
             {
+                if (error.Status >= 500)
+                    RecsApi.LogUnavailable(context.HttpContext, e);
                 var type = error.Status switch
                 {
                     404 => "ResourceNotFoundException",

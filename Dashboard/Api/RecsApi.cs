@@ -45,6 +45,8 @@ public static class RecsApi
             }
             catch (Exception e) when (Map(e) is { } error)
             {
+                if (error.Status >= 500)
+                    LogUnavailable(context.HttpContext, e);
                 return Results.Json(new ApiError(error.Message), Json, statusCode: error.Status);
             }
         });
@@ -112,6 +114,11 @@ public static class RecsApi
         new(e.ItemId ?? throw ServingException.BadRequest("each event needs item_id."),
             e.EventType ?? throw ServingException.BadRequest("each event needs event_type."),
             e.EventValue, e.SentAt?.UtcDateTime, e.Properties);
+
+    /// <summary>A 503 says little to the client on purpose; the log says why.</summary>
+    public static void LogUnavailable(HttpContext context, Exception e) =>
+        context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Recs.Api")
+            .LogWarning("{Method} {Path} answered 503: {Type}: {Message}", context.Request.Method, context.Request.Path, e.GetType().Name, e.Message);
 
     /// <summary>An exception's status and message for an API client, or null for a real fault (which is logged as one).</summary>
     public static (int Status, string Message)? Map(Exception e) => e switch

@@ -33,7 +33,7 @@ internal static class ImportSql
     }
 
     /// <summary>Drops the foreign keys and non-unique indexes of the tables; returns the statements that restore them.</summary>
-    public static async Task<List<string>> DropForBulkLoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string[] tables)
+    public static async Task<List<string>> DropForBulkLoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string[] tables, bool foreignKeysToo = true)
     {
         const string foreignKeys = """
             select conrelid::regclass::text as table_name, conname as name, pg_get_constraintdef(oid) as definition
@@ -45,7 +45,8 @@ internal static class ImportSql
             where i.indrelid::regclass::text = any(@tables) and not i.indisunique and not i.indisprimary
             """;
         var restore = new List<string>();
-        foreach (var fk in await connection.QueryAsync<(string Table, string Name, string Definition)>(foreignKeys, new { tables }, transaction))
+        var keys = foreignKeysToo ? await connection.QueryAsync<(string Table, string Name, string Definition)>(foreignKeys, new { tables }, transaction) : [];
+        foreach (var fk in keys)
         {
             await connection.ExecuteAsync($"alter table {fk.Table} drop constraint \"{fk.Name}\"", transaction: transaction);
             restore.Add($"alter table {fk.Table} add constraint \"{fk.Name}\" {fk.Definition}");
@@ -60,7 +61,7 @@ internal static class ImportSql
 
     /// <summary>
     /// When an import is about to add more rows than <paramref name="table"/> holds (a first import, say), drops its
-    /// foreign keys and non-unique indexes so the rows go in without per-row index upkeep; run the returned statements
+    /// non-unique indexes so the rows go in without per-row index upkeep; run the returned statements
     /// before committing to rebuild them (PostgreSQL's own advice for populating a table). A smaller import keeps them:
     /// rebuilding a large table's indexes would cost more than it saves, and the drop locks the table for readers.
     /// </summary>
@@ -69,7 +70,9 @@ internal static class ImportSql
         if (incoming < 50_000)
             return [];
         var existing = await connection.ExecuteScalarAsync<long>(Command($"select count(*) from (select 1 from {table} limit {incoming}) x", transaction, cancellationToken));
-        return existing >= incoming ? [] : await DropForBulkLoadAsync(connection, transaction, [table]);
+        // Indexes only: dropping a foreign key also locks the table it references (products, customers) exclusively,
+        // which queues the API's readers behind the import and can deadlock with them (seen in the soak test).
+        return existing >= incoming ? [] : await DropForBulkLoadAsync(connection, transaction, [table], foreignKeysToo: false);
     }
 
     public static async Task RestoreAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<string> statements, CancellationToken cancellationToken)

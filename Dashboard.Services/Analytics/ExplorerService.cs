@@ -37,12 +37,12 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry r
         const string sql = """
             select id as Id, external_id as ExternalId, name as Name, category as Category, brand as Brand, price as Price
             from products
-            where name ilike '%' || @text || '%' or external_id ilike @text || '%' or id::text = @text
-            order by (external_id = @text or id::text = @text) desc, (external_id ilike @text || '%') desc, name
+            where name ilike '%' || @pattern || '%' or external_id ilike @pattern || '%' or id::text = @text
+            order by (external_id = @text or id::text = @text) desc, (external_id ilike @pattern || '%') desc, name
             limit @limit
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return (await connection.QueryAsync<ProductRow>(sql, new { text = text.Trim(), limit })).ToList();
+        return (await connection.QueryAsync<ProductRow>(sql, new { text = Clean(text), pattern = LikePattern(text), limit })).ToList();
     }
 
     public async Task<ProductRow?> ProductAsync(long id, CancellationToken cancellationToken = default)
@@ -105,13 +105,20 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry r
         const string sql = """
             select id as Id, external_id as ExternalId, region as Region, city as City, age as Age, gender as Gender, segment as Segment
             from customers
-            where external_id ilike @text || '%' or id::text = @text or city ilike @text || '%'
+            where external_id ilike @pattern || '%' or id::text = @text or city ilike @pattern || '%'
             order by external_id
             limit @limit
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return (await connection.QueryAsync<CustomerRow>(sql, new { text = text.Trim(), limit })).ToList();
+        return (await connection.QueryAsync<CustomerRow>(sql, new { text = Clean(text), pattern = LikePattern(text), limit })).ToList();
     }
+
+    /// <summary>Trimmed, without NUL characters (PostgreSQL text cannot hold them; a browser cannot type them).</summary>
+    private static string Clean(string text) => text.Replace("\0", "", StringComparison.Ordinal).Trim();
+
+    /// <summary>The typed text as a literal inside ILIKE: % and _ are what the user typed, not wildcards.</summary>
+    public static string LikePattern(string text) =>
+        Clean(text).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
 
     public async Task<CustomerRow?> CustomerAsync(long id, CancellationToken cancellationToken = default)
     {

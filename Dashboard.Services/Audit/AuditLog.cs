@@ -59,9 +59,11 @@ public sealed class AuditLog(NpgsqlDataSource dataSource, TimeProvider time)
 
     public async Task<(IReadOnlyList<AuditEntry> Rows, long Total)> ListAsync(string? action = null, string? actor = null, int limit = 50, int offset = 0, CancellationToken cancellationToken = default)
     {
-        const string where = "where (@action::text is null or action = @action) and (@actor::text is null or actor ilike '%' || @actor || '%')";
+        actor = actor?.Replace("\0", "", StringComparison.Ordinal);
+        action = action?.Replace("\0", "", StringComparison.Ordinal);
+        const string where = "where (@action::text is null or action = @action) and (@actor::text is null or actor ilike '%' || @pattern || '%')";
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var parameters = new { action, actor, limit, offset };
+        var parameters = new { action, actor, pattern = actor is null ? null : Analytics.ExplorerService.LikePattern(actor), limit, offset };
         var rows = (await connection.QueryAsync<AuditEntry>(new CommandDefinition($"""
             select id as Id, at as At, actor as Actor, action as Action, target as Target, parameters::text as Parameters, outcome as Outcome, finished_at as FinishedAt
             from audit_log {where} order by id desc limit @limit offset @offset

@@ -66,6 +66,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
             throw ServingException.BadRequest($"{what} is required.");
         if (id.Length > MaxIdLength)
             throw ServingException.BadRequest($"{what} is longer than {MaxIdLength} characters.");
+        if (id.Contains('\0', StringComparison.Ordinal))
+            throw ServingException.BadRequest($"{what} contains a NUL character.");
     }
 
     private static void CheckCount(int count)

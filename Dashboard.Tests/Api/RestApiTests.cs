@@ -138,6 +138,8 @@ public sealed class RestApiTests(ApiServerFixture server)
         { "GET", "/api/v1/users/C0000001/recommendations?count=-3", null, null, 400, "count must be a whole number" },
         { "GET", $"/api/v1/users/{new string('u', 300)}/recommendations", null, null, 400, "userId is longer than 256" },
         { "GET", "/api/v1/items/P000001/similar?count=501", null, null, 400, "count must be between 1 and 500" },
+        { "GET", "/api/v1/users/a%00b/recommendations", null, null, 400, "" }, // Kestrel refuses the path itself
+        { "POST", "/api/v1/users/C0000001/ranking", "{\"item_ids\": [\"P0\\u0000001\"]}", "application/json", 400, "each item id contains a NUL character" },
         { "POST", "/api/v1/users/C0000001/ranking", "{\"item_ids\": []}", "application/json", 400, "between 1 and 500 item ids" },
         { "POST", "/api/v1/users/C0000001/ranking", "{\"item_ids\": \"P000001\"}", "application/json", 400, "not the JSON this endpoint takes" },
         { "POST", "/api/v1/users/C0000001/ranking", "{}", "application/json", 400, "item_ids is required" },

@@ -21,6 +21,9 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<DatabaseWatchdog>();
         services.AddSingleton<JobService>();
         services.AddSingleton<Audit.AuditLog>();
+        services.AddOptions<Security.AuthOptions>().BindConfiguration(Security.AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Security.AccountService>();
+        services.AddSingleton<Security.ApiKeyService>();
         services.AddSingleton<DemoDataService>();
         services.AddHostedService(sp => sp.GetRequiredService<DemoDataService>());
         services.AddSingleton<ImportService>();

@@ -3,6 +3,7 @@ using MudBlazor.Services;
 using Recs.Dashboard.Api;
 using Recs.Dashboard.Cli;
 using Recs.Dashboard.Components;
+using Recs.Dashboard.Security;
 using Recs.Services;
 using Recs.Services.Analytics;
 using Recs.Services.Data;
@@ -56,6 +57,7 @@ public static class RecsHostingExtensions
         builder.Services.AddRecsCore();
         builder.Services.AddMudServices();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddRecsAuth(builder.Configuration);
         builder.Services.AddApiRateLimits(builder.Configuration);
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
         {
@@ -74,10 +76,13 @@ public static class RecsHostingExtensions
             app.UseExceptionHandler("/error", createScopeForErrors: true);
         app.UseStatusCodePagesWithReExecute("/not-found");
         app.UseApiStatusCodes();
+        app.UseRecsAuth();
         app.UseRateLimiter();
         app.UseAntiforgery();
-        app.MapStaticAssets();
+        // Stylesheets, scripts and icons are not secret, and the sign-in page needs them.
+        app.MapStaticAssets().AllowAnonymous();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        app.MapAccountEndpoints();
         return app;
     }
 
@@ -94,9 +99,9 @@ public static class RecsHostingExtensions
             {
                 return Results.Json(new { status = "unavailable", error = $"The database is not reachable: {e.Message}" }, statusCode: 503);
             }
-        });
+        }).AllowAnonymous();
         // For capacity planning: managed heap after a full collection, and the process's resident memory.
-        app.MapOpenApi();
+        app.MapOpenApi().AllowAnonymous();
         app.MapRecsApi();
         app.MapAwsPersonalizeApi();
         app.MapGet("/diagnostics/memory", () =>
@@ -104,7 +109,7 @@ public static class RecsHostingExtensions
             var managed = GC.GetTotalMemory(forceFullCollection: true);
             using var process = System.Diagnostics.Process.GetCurrentProcess();
             return Results.Ok(new { managed_bytes = managed, working_set_bytes = process.WorkingSet64 });
-        });
+        }).RequireAuthorization(RecsPolicies.ApiRead);
         app.MapGet("/data/quality.json", async (Recs.Services.Ingestion.DataQualityService quality, CancellationToken ct) =>
             Results.Json(await quality.ComputeAsync(ct), Recs.Services.Ingestion.ImportService.ReportJson));
         app.MapGet("/regions/tiers.csv", async (MatchRateService rates, int? top, bool? sample, string? category, string? version, CancellationToken ct) =>

@@ -14,8 +14,22 @@ public static class AuditActions
     public const string Promote = "promote";
     public const string Cancel = "cancel";
     public const string Batch = "batch";
+    public const string AccountCreate = "account-create";
+    public const string AccountRole = "account-role";
+    public const string AccountDisable = "account-disable";
+    public const string AccountEnable = "account-enable";
+    public const string AccountUnlock = "account-unlock";
+    public const string AccountLocked = "account-locked";
+    public const string PasswordChange = "password-change";
+    public const string PasswordReset = "password-reset";
+    public const string KeyCreate = "api-key-create";
+    public const string KeyRevoke = "api-key-revoke";
 
-    public static readonly string[] All = [Import, Train, Promote, Cancel, Batch];
+    public static readonly string[] All =
+    [
+        Import, Train, Promote, Cancel, Batch, AccountCreate, AccountRole, AccountDisable, AccountEnable, AccountUnlock, AccountLocked,
+        PasswordChange, PasswordReset, KeyCreate, KeyRevoke,
+    ];
 }
 
 /// <summary>

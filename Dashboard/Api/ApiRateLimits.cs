@@ -18,12 +18,18 @@ public sealed class ApiOptions
 }
 
 /// <summary>
-/// The event trackers are rate limited per client (its address, until API keys name clients) with a token bucket;
+/// The event trackers are rate limited per client (its API key or AWS access key) with a token bucket;
 /// a client over its limit gets 429 with Retry-After and a JSON message, and nothing is stored.
 /// </summary>
 public static class ApiRateLimits
 {
     public const string EventsPolicy = "events";
+
+    /// <summary>The client a request is counted against: its API key or AWS access key, else its address.</summary>
+    public static string ClientOf(HttpContext context) =>
+        context.User.FindFirst(Security.RecsClaims.ApiKeyPrefix)?.Value is { } prefix ? $"key:{prefix}"
+        : context.User.FindFirst(Security.RecsClaims.AwsAccessKey)?.Value is { } access ? $"aws:{access}"
+        : $"ip:{context.Connection.RemoteIpAddress}";
 
     public static IServiceCollection AddApiRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
@@ -32,7 +38,7 @@ public static class ApiRateLimits
         services.AddRateLimiter(limiter =>
         {
             limiter.AddPolicy(EventsPolicy, context => RateLimitPartition.GetTokenBucketLimiter(
-                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                ClientOf(context),
                 _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = Math.Max(1, options.EventsBurst),
@@ -47,7 +53,7 @@ public static class ApiRateLimits
                 var response = context.HttpContext.Response;
                 response.StatusCode = StatusCodes.Status429TooManyRequests;
                 response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-                var message = $"Too many events: this client may send {options.EventsPerSecond} per second (bursts of {options.EventsBurst}). Retry after {retryAfter} s; nothing was stored.";
+                var message = $"Too many events: this key may send {options.EventsPerSecond} per second (bursts of {options.EventsBurst}). Retry after {retryAfter} s; nothing was stored.";
                 if (context.HttpContext.Request.Path.StartsWithSegments("/api"))
                 {
                     await response.WriteAsJsonAsync(new ApiError(message), RecsApi.Json, cancellationToken);

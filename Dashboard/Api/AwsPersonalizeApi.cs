@@ -50,6 +50,8 @@ public static class AwsPersonalizeApi
             }
         });
 
+        aws.RequireAuthorization(Security.RecsPolicies.AwsSigned);
+
         aws.MapPost("/recommendations", async (HttpRequest request, RecommendationService service, CancellationToken ct) =>
             {
                 var body = await RecsApi.ReadBodyAsync<AwsGetRecommendationsRequest>(request, ct, Json);

@@ -51,6 +51,8 @@ public static class RecsApi
             }
         });
 
+        api.RequireAuthorization(Security.RecsPolicies.ApiRead);
+
         api.MapGet("/users/{userId}/recommendations", async (string userId, string? count, string? category, RecommendationService service, CancellationToken ct) =>
                 Results.Json(await service.ForUserAsync(userId, ParseCount(count), string.IsNullOrWhiteSpace(category) ? null : category, ct), Json))
             .WithName("GetRecommendations")
@@ -80,6 +82,7 @@ public static class RecsApi
                 return Results.Json(await service.TrackAsync(body.UserId ?? throw ServingException.BadRequest("user_id is required."), events, body.SessionId, ct), Json);
             })
             .RequireRateLimiting(ApiRateLimits.EventsPolicy)
+            .RequireAuthorization(Security.RecsPolicies.ApiWrite)
             .WithName("PutEvents")
             .WithSummary("Records up to 10 events for a user and refreshes their cached recommendations at once (ALS fold-in).")
             .Accepts<EventsRequest>("application/json")
@@ -107,7 +110,7 @@ public static class RecsApi
             await http.Response.WriteAsJsonAsync(new ApiError(message), Json);
         }));
 
-    private static bool IsApiPath(PathString path) =>
+    public static bool IsApiPath(PathString path) =>
         path.StartsWithSegments("/api") || path == "/recommendations" || path == "/personalize-ranking" || path == "/events";
 
     private static TrackedEvent ToTracked(EventInput e) =>

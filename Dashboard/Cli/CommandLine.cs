@@ -32,7 +32,10 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "help"];
+    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "accounts", "api-keys", "help"];
+
+    // Verbs whose first words name an action and its target: accounts create alice --role engineer.
+    private static readonly string[] VerbsWithActions = ["accounts", "api-keys"];
 
     // Options the web host itself reads; they may precede or follow a verb.
     private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
@@ -44,7 +47,16 @@ public static class CommandLine
         if (!Verbs.Contains(args[0]))
             throw new CommandLineException($"Unknown command '{args[0]}'. Commands: {string.Join(", ", Verbs)}.");
         var options = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 1; i < args.Length; i++)
+        var first = 1;
+        if (VerbsWithActions.Contains(args[0]))
+        {
+            foreach (var slot in new[] { "action", "target" })
+            {
+                if (first < args.Length && !args[first].StartsWith("--", StringComparison.Ordinal))
+                    options[slot] = args[first++];
+            }
+        }
+        for (var i = first; i < args.Length; i++)
         {
             if (!args[i].StartsWith("--", StringComparison.Ordinal))
                 throw new CommandLineException($"Unexpected argument '{args[i]}': options look like --name value.");
@@ -94,11 +106,18 @@ public static class CommandLine
                 --factors --epochs --learning-rate --regularization (bpr), --neighbours --shrink (similar-items),
                 --half-life-days (popularity, 0 = no time decay)
                 prints one JSON object: metrics beside the popularity baseline on the same split, and the learning curve
+            dotnet run --project Dashboard -- accounts list|create NAME|reset-password NAME|set-role NAME|unlock NAME|disable NAME|enable NAME
+                --role viewer|engineer|admin (create, set-role)   --password-stdin (create: read the password from stdin;
+                otherwise a temporary one is generated and printed, to be changed at first sign-in)
+            dotnet run --project Dashboard -- api-keys list|create NAME|revoke PREFIX   --scope read|write (create; default read)
+                create prints the key once; only its hash is stored
             Configuration keys (appsettings.json, environment Database__DataDirectory=..., or --Database:DataDirectory=...):
                 ConnectionStrings:Recs, Database:DataDirectory, Database:BinDirectory, Database:Port, Database:Name,
                 Database:StartTimeoutSeconds, Database:ServerSettings:<name>, DemoData:Enabled, DemoData:Customers,
                 DemoData:Products, DemoData:OrderLines, DemoData:Seed, DemoData:LastMonth,
-                Training:EventWeights:<type>, Training:TopN, Training:BatchRefreshHours
+                Training:EventWeights:<type>, Training:TopN, Training:BatchRefreshHours,
+                Auth:InitialAdminUserName, Auth:InitialAdminPassword, Auth:LockoutFailures, Auth:LockoutMinutes, Auth:SessionMinutes,
+                Aws:AccessKeys:<access key id> (= secret key, for the AWS-compatible endpoints), Api:EventsPerSecond, Api:EventsBurst
             """);
         return 0;
     }
@@ -123,6 +142,10 @@ public static class CommandLine
                 return await BenchCommand.RunAsync(verb, services, stdout, stderr);
             case "evaluate":
                 return await EvaluateCommand.RunAsync(verb, stdout);
+            case "accounts":
+                return await SecurityCommands.AccountsAsync(verb, services, stdout);
+            case "api-keys":
+                return await SecurityCommands.ApiKeysAsync(verb, services, stdout);
             default:
                 return PrintHelp();
         }

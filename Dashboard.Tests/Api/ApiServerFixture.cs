@@ -14,7 +14,12 @@ public sealed class ApiServerFixture : IAsyncLifetime
 {
     public AppProcess App { get; private set; } = null!;
 
+    /// <summary>A client with a write key (the event tracker needs one); <see cref="ReadKey"/> is a read-only key.</summary>
     public HttpClient Http { get; private set; } = null!;
+
+    public string WriteKey { get; private set; } = "";
+
+    public string ReadKey { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
@@ -23,7 +28,10 @@ public sealed class ApiServerFixture : IAsyncLifetime
         await DashboardCli.RunOkAsync(["seed", "--customers", "600", "--products", "150", "--order-lines", "9000", .. database]);
         await DashboardCli.RunOkAsync(["train", "--recipe", "user-personalization", "--factors", "16", "--iterations", "6", .. database]);
         App = await AppProcess.StartAsync(new Dictionary<string, string> { ["DemoData:Enabled"] = "false" }, dataDirectory);
+        WriteKey = await App.CreateApiKeyAsync("write", "api-tests-write");
+        ReadKey = await App.CreateApiKeyAsync("read", "api-tests-read");
         Http = new HttpClient { BaseAddress = new Uri(App.BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
+        Http.DefaultRequestHeaders.Add("X-Api-Key", WriteKey);
     }
 
     public async Task<T> QueryAsync<T>(string sql, object? parameters = null)

@@ -23,6 +23,8 @@ public sealed class AwsSdkCompatibilityTests(ApiServerFixture server)
         var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { Script, server.App.BaseUrl, user, "P000011,P000012,P000013", "P000001,P000002,P000003,P000004" })
             info.ArgumentList.Add(arg);
+        info.Environment["RECS_AWS_ACCESS_KEY_ID"] = AppProcess.AwsAccessKeyId;
+        info.Environment["RECS_AWS_SECRET_ACCESS_KEY"] = AppProcess.AwsSecretKey;
         using var node = Process.Start(info)!;
         var stdout = node.StandardOutput.ReadToEndAsync();
         var stderr = node.StandardError.ReadToEndAsync();
@@ -60,5 +62,11 @@ public sealed class AwsSdkCompatibilityTests(ApiServerFixture server)
         Assert.Equal(404, result.GetProperty("unknownItem").GetProperty("status").GetInt32());
         Assert.Equal("InvalidInputException", result.GetProperty("badInput").GetProperty("name").GetString());
         Assert.Equal(400, result.GetProperty("badInput").GetProperty("status").GetInt32());
+
+        // SigV4 is checked: a wrong secret and an unknown access key are refused with the AWS error types.
+        Assert.Equal("InvalidSignatureException", result.GetProperty("wrongSecret").GetProperty("name").GetString());
+        Assert.Equal(403, result.GetProperty("wrongSecret").GetProperty("status").GetInt32());
+        Assert.Equal("UnrecognizedClientException", result.GetProperty("unknownKey").GetProperty("name").GetString());
+        Assert.Equal(403, result.GetProperty("unknownKey").GetProperty("status").GetInt32());
     }
 }

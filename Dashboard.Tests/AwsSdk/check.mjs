@@ -9,7 +9,7 @@ const [endpoint, userId, bought, toRank] = process.argv.slice(2);
 const config = {
   endpoint,
   region: "eu-west-1",
-  credentials: { accessKeyId: "AKIDRECSEXAMPLE", secretAccessKey: "recs-example-secret" },
+  credentials: { accessKeyId: process.env.RECS_AWS_ACCESS_KEY_ID, secretAccessKey: process.env.RECS_AWS_SECRET_ACCESS_KEY },
   maxAttempts: 1,
 };
 const campaignArn = "arn:aws:personalize:eu-west-1:000000000000:campaign/recs";
@@ -38,7 +38,20 @@ try {
 } catch (e) {
   badInput = { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
 }
+// Requests signed with a wrong secret, or by an access key Recs does not know, are refused before anything runs.
+async function refusal(credentials) {
+  try {
+    await new PersonalizeRuntimeClient({ ...config, credentials }).send(new GetRecommendationsCommand({ campaignArn, userId, numResults: 1 }));
+    return null;
+  } catch (e) {
+    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
+  }
+}
+const wrongSecret = await refusal({ accessKeyId: config.credentials.accessKeyId, secretAccessKey: "not-the-secret" });
+const unknownKey = await refusal({ accessKeyId: "AKIDUNKNOWN", secretAccessKey: "whatever" });
 console.log(JSON.stringify({
+  wrongSecret,
+  unknownKey,
   before: before.itemList,
   after: after.itemList,
   recommendationId: after.recommendationId,

@@ -1,9 +1,11 @@
 using Bunit;
+using Bunit.TestDoubles;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
 using Recs.Services;
 using Recs.Services.Data;
+using Recs.Services.Security;
 
 namespace Recs.Tests.Components;
 
@@ -16,6 +18,20 @@ public abstract class MudBunitContext : BunitContext, IAsyncLifetime
         DefaultWaitTimeout = TimeSpan.FromSeconds(20);
         Services.AddMudServices();
         JSInterop.Mode = JSRuntimeMode.Loose;
+        Auth = AddAuthorization();
+        SignInAs(AccountRole.Engineer);
+    }
+
+    /// <summary>The signed-in test user (an engineer unless a test says otherwise).</summary>
+    protected BunitAuthorizationContext Auth { get; }
+
+    /// <summary>Signs the test user in with <paramref name="role"/> (and the roles below it; the policies are named after them).</summary>
+    protected void SignInAs(AccountRole role, string userName = "tester")
+    {
+        var roles = Enum.GetValues<AccountRole>().Where(r => r <= role).Select(AccountRoles.Name).ToArray();
+        Auth.SetAuthorized(userName);
+        Auth.SetRoles(roles);
+        Auth.SetPolicies(roles);
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -22,6 +22,18 @@ public sealed class AppProcess : IAsyncDisposable
         DataDirectory = dataDirectory;
     }
 
+    /// <summary>The first admin's configured password; it must be changed at first sign-in, to <see cref="AdminPassword"/>.</summary>
+    public const string InitialAdminPassword = "Initial-Passw0rd!";
+
+    public const string AdminPassword = "Chosen-Passw0rd-42";
+
+    /// <summary>The AWS access key pair the app accepts on its AWS-compatible endpoints.</summary>
+    public const string AwsAccessKeyId = "AKIDRECSEXAMPLE";
+
+    public const string AwsSecretKey = "recs-example-secret";
+
+    private bool _adminPasswordChanged;
+
     public string BaseUrl { get; }
 
     public string DataDirectory { get; }
@@ -53,7 +65,10 @@ public sealed class AppProcess : IAsyncDisposable
         info.ArgumentList.Add($"http://127.0.0.1:{port}");
         info.ArgumentList.Add($"--Database:DataDirectory={dataDirectory}");
         info.ArgumentList.Add("--Database:ServerSettings:fsync=off");
-        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>());
+        settings.TryAdd("Auth:InitialAdminPassword", InitialAdminPassword);
+        settings.TryAdd($"Aws:AccessKeys:{AwsAccessKeyId}", AwsSecretKey);
+        foreach (var (key, value) in settings)
             info.ArgumentList.Add($"--{key}={value}");
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
 
@@ -104,6 +119,55 @@ public sealed class AppProcess : IAsyncDisposable
             await Task.Delay(250);
         }
         throw new TimeoutException($"Demo data not ready within {timeout.TotalSeconds} s:\n{Log}");
+    }
+
+    /// <summary>
+    /// Signs <paramref name="page"/> in through the sign-in page. The first admin's first sign-in goes through the
+    /// forced password change, as a real first start does.
+    /// </summary>
+    public async Task SignInAsync(Microsoft.Playwright.IPage page, string userName = "admin", string? password = null)
+    {
+        var isAdmin = userName == "admin" && password is null;
+        password ??= _adminPasswordChanged ? AdminPassword : InitialAdminPassword;
+        await page.GotoAsync($"{BaseUrl}/account/login");
+        await page.FillAsync("#user-name", userName);
+        await page.FillAsync("#password", password);
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForLoadStateAsync(Microsoft.Playwright.LoadState.DOMContentLoaded);
+        if (page.Url.Contains("/account/login", StringComparison.Ordinal))
+            throw new InvalidOperationException($"Sign-in as {userName} failed: {await page.InnerTextAsync("main")}");
+        if (isAdmin && page.Url.Contains("/account/change-password", StringComparison.Ordinal))
+        {
+            await page.FillAsync("#current", password);
+            await page.FillAsync("#next", AdminPassword);
+            await page.FillAsync("#confirm", AdminPassword);
+            await page.ClickAsync("form[data-testid=change-password-form] button[type=submit]");
+            await page.WaitForURLAsync(url => !url.Contains("/account/", StringComparison.Ordinal));
+            _adminPasswordChanged = true;
+        }
+    }
+
+    /// <summary>Creates an account with a password of its own (no forced change) through the command line, beside the running app.</summary>
+    public async Task CreateAccountAsync(string userName, string role, string password)
+    {
+        var (exit, stdout, stderr) = await DashboardCli.RunWithInputAsync(password, "accounts", "create", userName, "--role", role, "--password-stdin", $"--Database:DataDirectory={DataDirectory}");
+        if (exit != 0)
+            throw new InvalidOperationException($"accounts create {userName} exited {exit}:\n{stderr}\n{stdout}");
+    }
+
+    /// <summary>A new REST API key ("read" or "write") created through the command line, beside the running app.</summary>
+    public async Task<string> CreateApiKeyAsync(string scope = "write", string name = "tests")
+    {
+        var json = await DashboardCli.RunOkAsync("api-keys", "create", name, "--scope", scope, $"--Database:DataDirectory={DataDirectory}");
+        return System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("key").GetString()!;
+    }
+
+    /// <summary>An HTTP client for the REST API carrying a new key of <paramref name="scope"/>.</summary>
+    public async Task<HttpClient> ApiClientAsync(string scope = "write")
+    {
+        var http = new HttpClient { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Add("X-Api-Key", await CreateApiKeyAsync(scope));
+        return http;
     }
 
     /// <summary>A new folder for an app's embedded cluster, named so the test script's sweep stops its server.</summary>

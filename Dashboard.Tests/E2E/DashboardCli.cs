@@ -5,13 +5,21 @@ namespace Recs.Tests.E2E;
 /// <summary>Runs the built Dashboard.dll with a verb, as a user does from the shell.</summary>
 public static class DashboardCli
 {
-    public static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args)
+    public static Task<(int Exit, string Stdout, string Stderr)> RunAsync(params string[] args) => RunWithInputAsync(null, args);
+
+    /// <summary>Runs a verb with <paramref name="input"/> on its standard input (a password, say).</summary>
+    public static async Task<(int Exit, string Stdout, string Stderr)> RunWithInputAsync(string? input, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null, UseShellExecute = false };
         info.ArgumentList.Add(RepoPaths.DashboardDll);
         foreach (var a in args)
             info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;
+        if (input is not null)
+        {
+            await process.StandardInput.WriteLineAsync(input);
+            process.StandardInput.Close();
+        }
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();

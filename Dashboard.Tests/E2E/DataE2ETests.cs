@@ -44,6 +44,7 @@ public sealed class DataE2ETests(BrowserFixture browser)
         var interactions = files.WriteGzip("interactions.csv.gz", "USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\n" +
             string.Join('\n', Enumerable.Range(0, 600).Select(k => $"U{k % 60},I{1 + (k * 7 + k / 60) % 45},{(k % 4 == 0 ? "view" : "purchase")},{1_700_000_000 + k * 3600}")) + "\n");
         var page = await browser.NewPageAsync();
+        await app.SignInAsync(page);
         var data = new DataPage(page, app.BaseUrl);
 
         await data.OpenAsync();

@@ -12,7 +12,7 @@ public sealed class FaultToleranceTests
     public async Task When_the_embedded_server_is_killed_requests_get_503_and_the_watchdog_brings_it_back_without_an_app_restart()
     {
         await using var app = await AppProcess.StartAsync(new Dictionary<string, string> { ["DemoData:Enabled"] = "false", ["Database:WatchdogSeconds"] = "1" });
-        using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
+        using var http = await app.ApiClientAsync("read");
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v1/users/anyone/recommendations")).StatusCode);
 
         var postmaster = int.Parse(File.ReadLines(Path.Combine(app.DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
@@ -67,13 +67,14 @@ public sealed class SharedServerTests
 public sealed class RateLimitTests
 {
     [Fact]
-    public async Task The_event_trackers_answer_429_with_Retry_After_beyond_the_clients_limit()
+    public async Task The_event_trackers_answer_429_with_Retry_After_beyond_each_keys_limit()
     {
         await using var app = await AppProcess.StartAsync(new Dictionary<string, string>
         {
             ["DemoData:Enabled"] = "false", ["Api:EventsPerSecond"] = "1", ["Api:EventsBurst"] = "3",
         });
-        using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
+        using var http = await app.ApiClientAsync("write");
+        using var other = await app.ApiClientAsync("write");
         var body = """{"user_id": "u1", "events": [{"item_id": "nothing-here", "event_type": "view"}]}""";
 
         var statuses = new List<HttpStatusCode>();
@@ -93,10 +94,24 @@ public sealed class RateLimitTests
         Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {limited.Headers.RetryAfter}");
         Assert.Contains("Too many events", JsonDocument.Parse(await limited.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
 
-        // The AWS PutEvents path shares the limit and answers in the SDK's error shape.
-        var aws = await http.PostAsync("/events", new StringContent("""{"sessionId": "s", "eventList": []}""", System.Text.Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.TooManyRequests, aws.StatusCode);
-        Assert.Equal("LimitExceededException", aws.Headers.GetValues("X-Amzn-ErrorType").Single());
+        // Each key has its own bucket: another key is not limited by the first one's traffic.
+        Assert.Equal(HttpStatusCode.NotFound, (await other.PostAsync("/api/v1/events", new StringContent(body, System.Text.Encoding.UTF8, "application/json"))).StatusCode);
+
+        // The AWS PutEvents path is limited per access key and answers in the SDK's error shape.
+        var awsStatuses = new List<HttpStatusCode>();
+        HttpResponseMessage? awsLimited = null;
+        for (var k = 0; k < 6; k++)
+        {
+            var response = await http.SendAsync(Api.AwsRequestSigner.SignedPost(http.BaseAddress!, "/events",
+                """{"trackingId": "t", "userId": "u1", "sessionId": "s", "eventList": [{"eventType": "view", "itemId": "nothing-here", "sentAt": 1700000000}]}""",
+                AppProcess.AwsAccessKeyId, AppProcess.AwsSecretKey));
+            awsStatuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                awsLimited = response;
+        }
+        Assert.Equal([HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound], awsStatuses.Take(3));
+        Assert.NotNull(awsLimited);
+        Assert.Equal("LimitExceededException", awsLimited.Headers.GetValues("X-Amzn-ErrorType").Single());
         // Reading recommendations is not limited.
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v1/users/u1/recommendations")).StatusCode);
     }

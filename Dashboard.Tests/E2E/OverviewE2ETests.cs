@@ -11,6 +11,7 @@ public sealed class OverviewE2ETests(BrowserFixture browser)
     {
         await using var app = await AppProcess.StartAsync();
         var page = await browser.NewPageAsync();
+        await app.SignInAsync(page);
         var overview = new OverviewPage(page, app.BaseUrl);
 
         // The page is served while demo data is still being prepared.
@@ -35,6 +36,8 @@ public sealed class OverviewE2ETests(BrowserFixture browser)
         await overview.ScreenshotAsync("overview");
 
         var narrow = await browser.NewPageAsync(390, 844);
+
+        await app.SignInAsync(narrow);
         var phone = new OverviewPage(narrow, app.BaseUrl);
         await phone.OpenAsync();
         await phone.WaitForFiguresAsync();
@@ -46,6 +49,7 @@ public sealed class OverviewE2ETests(BrowserFixture browser)
     {
         await using var app = await AppProcess.StartAsync(new Dictionary<string, string> { ["DemoData:Enabled"] = "false" });
         var page = await browser.NewPageAsync();
+        await app.SignInAsync(page);
         var overview = new OverviewPage(page, app.BaseUrl);
 
         await overview.OpenAsync();

@@ -12,6 +12,7 @@ public sealed class TrainingE2ETests(BrowserFixture browser)
         await using var app = await AppProcess.StartAsync();
         await app.WaitForDemoDataAsync(TimeSpan.FromSeconds(60));
         var page = await browser.NewPageAsync();
+        await app.SignInAsync(page);
 
         var training = new TrainingPage(page, app.BaseUrl);
         await training.OpenAsync("user-personalization");
@@ -83,11 +84,15 @@ public sealed class TrainingE2ETests(BrowserFixture browser)
         await regions.OpenAsync("?top=5&sample=true");
         await regions.ScreenshotAsync("regions-sample");
 
-        using var http = new HttpClient();
-        var csv = await http.GetAsync($"{app.BaseUrl}/regions/tiers.csv?top=5");
-        Assert.Equal("text/csv", csv.Content.Headers.ContentType?.MediaType);
-        Assert.StartsWith("region,product_id,product_name,match_rate,tier,borderline,users", await csv.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        var bad = await http.GetAsync($"{app.BaseUrl}/regions/tiers.csv?top=7");
-        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+        // The export downloads with the browser's sign-in; without one it sends you to the sign-in page.
+        var csv = await page.APIRequest.GetAsync($"{app.BaseUrl}/regions/tiers.csv?top=5");
+        Assert.StartsWith("text/csv", csv.Headers["content-type"], StringComparison.Ordinal);
+        Assert.StartsWith("region,product_id,product_name,match_rate,tier,borderline,users", await csv.TextAsync(), StringComparison.Ordinal);
+        var bad = await page.APIRequest.GetAsync($"{app.BaseUrl}/regions/tiers.csv?top=7");
+        Assert.Equal(400, bad.Status);
+        using var anonymous = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        var refused = await anonymous.GetAsync($"{app.BaseUrl}/regions/tiers.csv?top=5");
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, refused.StatusCode);
+        Assert.Contains("/account/login", refused.Headers.Location?.ToString(), StringComparison.Ordinal);
     }
 }

@@ -25,6 +25,9 @@ dll=Dashboard/bin/Release/net10.0/Dashboard.dll
 db=(--Database:DataDirectory="$data")
 dotnet "$dll" seed "${db[@]}" >/dev/null 2>&1
 dotnet "$dll" train --recipe user-personalization "${db[@]}" >/dev/null 2>&1
+key=$(dotnet "$dll" api-keys create load-test --scope write "${db[@]}" 2>/dev/null | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+[ -n "$key" ] || { echo "could not create an API key" >&2; exit 1; }
+auth=(-H "X-Api-Key: $key")
 ASPNETCORE_ENVIRONMENT=Production dotnet "$dll" --urls "http://127.0.0.1:$port" "${db[@]}" --DemoData:Enabled=false >"$base/app.log" 2>&1 &
 app=$!
 trap 'kill -TERM $app 2>/dev/null; wait $app 2>/dev/null || true; rm -rf "$base"' EXIT
@@ -40,11 +43,11 @@ summary() { # hey's report -> one line: rps, percentiles (ms), status codes, err
     END { printf "%-34s %8.1f req/s  p50 %6.2f ms  p90 %6.2f ms  p99 %6.2f ms  statuses%s%s\n", name, rps, p["50%"], p["90%"], p["99%"], codes, (errors ? "  ERRORS (see above)" : "") }'
 }
 
-hey -z 5s -c 32 "$url" >/dev/null # every pooled connection warm (prepared statements, catalog caches)
+hey "${auth[@]}" -z 5s -c 32 "$url" >/dev/null # every pooled connection warm (prepared statements, catalog caches)
 if [ "$mode" = soak ]; then
-  memory() { curl -s "http://127.0.0.1:$port/diagnostics/memory"; }
+  memory() { curl -s "${auth[@]}" "http://127.0.0.1:$port/diagnostics/memory"; }
   echo "memory before: $(memory)"
-  hey -z "${seconds}s" -c 5 -q 100 "$url" > "$base/soak.txt" &
+  hey "${auth[@]}" -z "${seconds}s" -c 5 -q 100 "$url" > "$base/soak.txt" &
   load=$!
   sleep 20
   ( time dotnet "$dll" train --recipe user-personalization "${db[@]}" >/dev/null 2>"$base/train.log" ) 2>&1 | grep real | sed 's/^/training run: /' &
@@ -58,10 +61,10 @@ if [ "$mode" = soak ]; then
   echo "memory after: $(memory)"
   exit 0
 fi
-hey -z "${seconds}s" -c 5 -q 100 "$url" | tee "$base/steady.txt" | summary "recommendations at 500 req/s"
-hey -z "${seconds}s" -c 32 "$url" | tee "$base/peak.txt" | summary "recommendations, peak"
-hey -z "${seconds}s" -c 4 -q 25 -m POST -T application/json \
+hey "${auth[@]}" -z "${seconds}s" -c 5 -q 100 "$url" | tee "$base/steady.txt" | summary "recommendations at 500 req/s"
+hey "${auth[@]}" -z "${seconds}s" -c 32 "$url" | tee "$base/peak.txt" | summary "recommendations, peak"
+hey "${auth[@]}" -z "${seconds}s" -c 4 -q 25 -m POST -T application/json \
   -d '{"user_id": "C0000042", "session_id": "load", "events": [{"item_id": "P000042", "event_type": "purchase"}]}' \
   "http://127.0.0.1:$port/api/v1/events" | tee "$base/events.txt" | summary "events (store + fold-in) at 100/s"
-curl -s "http://127.0.0.1:$port/api/v1/users/C0000042/recommendations?count=3"; echo
-curl -s "http://127.0.0.1:$port/diagnostics/memory"; echo
+curl -s "${auth[@]}" "http://127.0.0.1:$port/api/v1/users/C0000042/recommendations?count=3"; echo
+curl -s "${auth[@]}" "http://127.0.0.1:$port/diagnostics/memory"; echo

@@ -102,7 +102,8 @@ public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
     [Fact]
     public async Task Two_concurrent_training_requests_run_one_and_refuse_the_other()
     {
-        var request = new TrainingRequest { Recipe = AlsRecommender.Name, Hyperparameters = SmallAls, AutoPromote = false };
+        // Long enough that it cannot finish before the second request (a 5-iteration run once did, on a quiet machine).
+        var request = new TrainingRequest { Recipe = AlsRecommender.Name, Hyperparameters = new Dictionary<string, string> { ["factors"] = "32", ["iterations"] = "400" }, AutoPromote = false };
         var started = await Training.StartAsync(request);
         // A second instance of the app shares only the database.
         await using var otherInstance = TestServices.Create(db.ConnectionString);
@@ -110,10 +111,11 @@ public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
         var refused = await Assert.ThrowsAsync<JobAlreadyRunningException>(() => otherInstance.GetRequiredService<TrainingService>().StartAsync(request));
         Assert.Contains("already running", refused.Message, StringComparison.Ordinal);
 
+        Assert.True(await Training.CancelAsync(started.Id, "test"));
         var jobs = _services.GetRequiredService<JobService>();
         for (var wait = 0; wait < 600 && (await jobs.LatestAsync(TrainingService.JobKind))!.IsActive; wait++)
             await Task.Delay(100);
-        Assert.Equal(JobStatus.Succeeded, (await jobs.LatestAsync(TrainingService.JobKind))!.Status);
+        Assert.Equal(JobStatus.Cancelled, (await jobs.LatestAsync(TrainingService.JobKind))!.Status);
         Assert.Equal(started.Id, (await jobs.LatestAsync(TrainingService.JobKind))!.Id);
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Recs.Tests.E2E;
 
@@ -114,5 +115,57 @@ public sealed class RateLimitTests
         Assert.Equal("LimitExceededException", awsLimited.Headers.GetValues("X-Amzn-ErrorType").Single());
         // Reading recommendations is not limited.
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v1/users/u1/recommendations")).StatusCode);
+    }
+}
+
+/// <summary>An external PostgreSQL (one the app did not start) stopped and started under the running app.</summary>
+public sealed class ExternalServerRestartTests
+{
+    [Fact]
+    public async Task When_an_external_server_restarts_requests_get_503_then_recover_without_an_app_restart()
+    {
+        var server = new Recs.Services.Data.EmbeddedPostgres(new Recs.Services.Data.EmbeddedPostgresSettings
+        {
+            DataDirectory = Path.Combine(Integration.TestCluster.NewTempDirectory("recs-external"), "pg"),
+            ServerSettings = Integration.TestCluster.FastSettings,
+        });
+        await server.StartAsync();
+        try
+        {
+            await server.EnsureDatabaseAsync("shop");
+            var connectionString = server.ConnectionString("shop");
+            await using var app = await AppProcess.StartAsync(new Dictionary<string, string> { ["ConnectionStrings:Recs"] = connectionString, ["DemoData:Enabled"] = "false" });
+            string key;
+            await using (var services = Integration.TestServices.Create(connectionString))
+                key = (await services.GetRequiredService<Recs.Services.Security.ApiKeyService>().CreateAsync("restart-test", Recs.Services.Security.ApiKeyScope.Read, "test")).Secret;
+            using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
+            http.DefaultRequestHeaders.Add("X-Api-Key", key);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/v1/users/anyone/recommendations")).StatusCode);
+
+            await server.StopAsync();
+            var down = await http.GetAsync("/api/v1/users/anyone/recommendations");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
+            Assert.Contains("database is not reachable", await down.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/healthz")).StatusCode);
+
+            await server.StartAsync();
+            var clock = Stopwatch.StartNew();
+            HttpStatusCode status;
+            do
+            {
+                status = (await http.GetAsync("/api/v1/users/anyone/recommendations")).StatusCode;
+                Assert.True(status is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"{status}");
+                if (status != HttpStatusCode.OK)
+                    await Task.Delay(200);
+            }
+            while (status != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
+            Assert.DoesNotContain("restarting it", app.Log, StringComparison.Ordinal); // nobody restarts a server that is not ours
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
     }
 }

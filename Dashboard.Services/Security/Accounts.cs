@@ -59,6 +59,10 @@ public sealed class AuthOptions
     [System.ComponentModel.DataAnnotations.Range(1, 10_080, ErrorMessage = "Auth:LockoutMinutes must be between 1 and 10080.")]
     public int LockoutMinutes { get; set; } = 15;
 
+    /// <summary>Sign-in attempts one client address may make per minute (then 429).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 100_000, ErrorMessage = "Auth:SignInsPerMinute must be between 1 and 100000.")]
+    public int SignInsPerMinute { get; set; } = 30;
+
     /// <summary>How long a sign-in lasts without activity.</summary>
     [System.ComponentModel.DataAnnotations.Range(5, 43_200, ErrorMessage = "Auth:SessionMinutes must be between 5 and 43200.")]
     public int SessionMinutes { get; set; } = 480;

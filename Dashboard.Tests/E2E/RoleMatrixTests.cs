@@ -193,7 +193,10 @@ public sealed class RoleMatrixTests
     [Fact]
     public async Task The_first_admin_must_change_the_initial_password_and_repeated_failures_lock_an_account()
     {
-        await using var app = await AppProcess.StartAsync(new Dictionary<string, string> { ["DemoData:Enabled"] = "false", ["Auth:LockoutFailures"] = "3" });
+        await using var app = await AppProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["DemoData:Enabled"] = "false", ["Auth:LockoutFailures"] = "3", ["Auth:SignInsPerMinute"] = "12",
+        });
         using var admin = await SignedInClient.CreateAsync(app, "admin", AppProcess.InitialAdminPassword);
 
         // Signed in, but every page leads to the password change until it is done.
@@ -245,5 +248,19 @@ public sealed class RoleMatrixTests
         Assert.Contains("password-change:admin", actions, StringComparison.Ordinal);
         Assert.Contains("account-locked:lee", actions, StringComparison.Ordinal);
         Assert.Contains("account-unlock:cli", actions, StringComparison.Ordinal);
+
+        // Spraying guesses from one address runs into the per-address limit (12 a minute here): 429 with Retry-After.
+        HttpResponseMessage? limited = null;
+        for (var k = 0; k < 30 && limited is null; k++)
+        {
+            var response = await attacker.SignInAsync($"user{k}", "Password123!");
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                limited = response;
+            else
+                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+        Assert.NotNull(limited);
+        Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {limited.Headers.RetryAfter}");
+        Assert.Contains("Too many sign-in attempts", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 }

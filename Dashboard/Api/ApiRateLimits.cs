@@ -31,12 +31,27 @@ public static class ApiRateLimits
         : context.User.FindFirst(Security.RecsClaims.AwsAccessKey)?.Value is { } access ? $"aws:{access}"
         : $"ip:{context.Connection.RemoteIpAddress}";
 
+    private static bool IsSignInAttempt(HttpContext context) =>
+        HttpMethods.IsPost(context.Request.Method) && context.Request.Path.StartsWithSegments(Security.RecsAuth.LoginPath);
+
     public static IServiceCollection AddApiRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var options = configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        var auth = configuration.GetSection(Recs.Services.Security.AuthOptions.Section).Get<Recs.Services.Security.AuthOptions>() ?? new Recs.Services.Security.AuthOptions();
         services.AddRateLimiter(limiter =>
         {
+            // Sign-in attempts per client address: the per-account lockout stops guessing one password, this stops
+            // spraying one password over many accounts.
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                IsSignInAttempt(context)
+                    ? RateLimitPartition.GetFixedWindowLimiter($"sign-in:{context.Connection.RemoteIpAddress}", _ => new FixedWindowRateLimiterOptions
+                    {
+                        PermitLimit = Math.Max(1, auth.SignInsPerMinute),
+                        Window = TimeSpan.FromMinutes(1),
+                        QueueLimit = 0,
+                    })
+                    : RateLimitPartition.GetNoLimiter("unlimited"));
             limiter.AddPolicy(EventsPolicy, context => RateLimitPartition.GetTokenBucketLimiter(
                 ClientOf(context),
                 _ => new TokenBucketRateLimiterOptions
@@ -53,6 +68,12 @@ public static class ApiRateLimits
                 var response = context.HttpContext.Response;
                 response.StatusCode = StatusCodes.Status429TooManyRequests;
                 response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+                if (IsSignInAttempt(context.HttpContext))
+                {
+                    response.ContentType = "text/plain; charset=utf-8";
+                    await response.WriteAsync($"Too many sign-in attempts from this address; try again in {retryAfter} s.", cancellationToken);
+                    return;
+                }
                 var message = $"Too many events: this key may send {options.EventsPerSecond} per second (bursts of {options.EventsBurst}). Retry after {retryAfter} s; nothing was stored.";
                 if (context.HttpContext.Request.Path.StartsWithSegments("/api"))
                 {

@@ -116,7 +116,7 @@ public static class CommandLine
                 Database:StartTimeoutSeconds, Database:ServerSettings:<name>, DemoData:Enabled, DemoData:Customers,
                 DemoData:Products, DemoData:OrderLines, DemoData:Seed, DemoData:LastMonth,
                 Training:EventWeights:<type>, Training:TopN, Training:BatchRefreshHours,
-                Auth:InitialAdminUserName, Auth:InitialAdminPassword, Auth:LockoutFailures, Auth:LockoutMinutes, Auth:SessionMinutes,
+                Auth:InitialAdminUserName, Auth:InitialAdminPassword, Auth:LockoutFailures, Auth:LockoutMinutes, Auth:SessionMinutes, Auth:SignInsPerMinute,
                 Aws:AccessKeys:<access key id> (= secret key, for the AWS-compatible endpoints), Api:EventsPerSecond, Api:EventsBurst
             """);
         return 0;

@@ -140,9 +140,9 @@ public sealed class AccountService(NpgsqlDataSource dataSource, AuditLog audit, 
     public async Task<SignInResult> SignInAsync(string? userName, string? password, CancellationToken cancellationToken = default)
     {
         const string wrong = "Wrong user name or password.";
-        userName = Clean(userName ?? "").Trim();
+        userName = (userName ?? "").Trim();
         password ??= "";
-        if (userName.Length == 0 || password.Length == 0 || password.Length > MaximumPasswordLength || userName.Length > 100)
+        if (userName.Length == 0 || userName.Contains('\0', StringComparison.Ordinal) || password.Length == 0 || password.Length > MaximumPasswordLength || userName.Length > 100)
             return new SignInResult(SignInStatus.WrongCredentials, null, wrong);
         var account = await FindByNameAsync(userName, cancellationToken);
         if (account is null)

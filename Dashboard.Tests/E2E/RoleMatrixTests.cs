@@ -175,6 +175,22 @@ public sealed class RoleMatrixTests
             Assert.True(signed.StatusCode == HttpStatusCode.OK, await signed.Content.ReadAsStringAsync());
         }
 
+        // Hostile sign-in input: injection strings, NUL, oversize and missing fields are wrong credentials or a 4xx, never a 500.
+        using (var hostile = new SignedInClient(app.BaseUrl))
+        {
+            foreach (var (name, password) in new[]
+            {
+                ("' or '1'='1", "' or '1'='1"), ("admin'--", "x"), ("vera\0", Password), ("vera", Password + "\0"),
+                (new string('a', 100_000), Password), ("vera", new string('p', 100_000)), ("", ""),
+            })
+            {
+                var response = await hostile.SignInAsync(name, password);
+                Assert.True((int)response.StatusCode is >= 400 and < 500, $"sign-in as {name[..Math.Min(20, name.Length)]}: {(int)response.StatusCode}");
+            }
+            var json = await hostile.Http.PostAsync("/account/login", new StringContent("""{"user": "vera"}""", System.Text.Encoding.UTF8, "application/json"));
+            Assert.True((int)json.StatusCode is >= 400 and < 500, $"JSON sign-in: {(int)json.StatusCode}");
+        }
+
         // Forms need their antiforgery token: sign-in and sign-out posts without it are refused.
         using (var noToken = new SignedInClient(app.BaseUrl))
         {

@@ -13,8 +13,13 @@ public sealed class OverviewPage(IPage page, string baseUrl) : PageObject(page)
     }
 
     /// <summary>Waits for the figures (they arrive live once demo data has loaded).</summary>
-    public async Task WaitForFiguresAsync() =>
+    public async Task WaitForFiguresAsync()
+    {
+        // The prerendered figures are replaced by a loading bar when the circuit starts and reloads them: wait for
+        // the circuit first, or a screenshot can catch the page between the two.
+        await Page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 90_000 });
         await Page.Locator("[data-testid=count-customers]").WaitForAsync(new() { Timeout = 90_000 });
+    }
 
     public async Task<long> ReadCountAsync(string testId)
     {

@@ -28,7 +28,9 @@ dotnet "$dll" train --recipe user-personalization "${db[@]}" >/dev/null 2>&1
 key=$(dotnet "$dll" api-keys create load-test --scope write "${db[@]}" 2>/dev/null | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 [ -n "$key" ] || { echo "could not create an API key" >&2; exit 1; }
 auth=(-H "X-Api-Key: $key")
-ASPNETCORE_ENVIRONMENT=Production dotnet "$dll" --urls "http://127.0.0.1:$port" "${db[@]}" --DemoData:Enabled=false >"$base/app.log" 2>&1 &
+# CACHE_SECONDS=0 measures every read against the database (the in-memory answer cache off).
+ASPNETCORE_ENVIRONMENT=Production dotnet "$dll" --urls "http://127.0.0.1:$port" "${db[@]}" --DemoData:Enabled=false \
+  ${CACHE_SECONDS:+--Api:CacheSeconds=$CACHE_SECONDS} >"$base/app.log" 2>&1 &
 app=$!
 trap 'kill -TERM $app 2>/dev/null; wait $app 2>/dev/null || true; rm -rf "$base"' EXIT
 for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.5; done

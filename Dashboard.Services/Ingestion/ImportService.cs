@@ -23,7 +23,7 @@ public sealed record ImportRequest(PersonalizeFiles? Personalize = null, string?
 public sealed class ImportAlreadyRunningException() : Exception("Another import is running; wait for it to finish.");
 
 /// <summary>Runs imports as jobs (progress on every page that shows jobs, the report kept as the job's result).</summary>
-public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, Audit.AuditLog audit, ILogger<ImportService> logger)
+public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, Audit.AuditLog audit, ILogger<ImportService> logger, Serving.ServingCache cache)
 {
     public const string JobKind = "import";
 
@@ -58,6 +58,7 @@ public sealed class ImportService(NpgsqlDataSource dataSource, JobService jobs, 
             var result = request.OnlineRetail is { } retail
                 ? await OnlineRetailImporter.ImportAsync(dataSource, retail, report, cancellationToken)
                 : await PersonalizeImporter.ImportAsync(dataSource, request.Personalize!, report, cancellationToken);
+            cache.InvalidateAll(); // at once here; other instances hear the importer's notification
             var rows = result.Files.Sum(f => f.RowsImported);
             var skipped = result.Files.Sum(f => f.RowsSkipped);
             await jobs.FinishAsync(job, JobStatus.Succeeded, $"Imported {rows:N0} rows, skipped {skipped:N0}, in {result.Seconds:F1} s",

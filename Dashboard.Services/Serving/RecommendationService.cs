@@ -41,7 +41,7 @@ public sealed record TrackResult(string UserId, int Stored, int AlreadyStored, b
 /// vector is folded in against the champion's item factors and their cached row rewritten at once.
 /// </summary>
 public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegistry registry, IOptions<TrainingOptions> options,
-    TimeProvider time, ILogger<RecommendationService> logger)
+    TimeProvider time, ILogger<RecommendationService> logger, ServingCache cache)
 {
     public const int MaxCount = 500;
     public const int MaxEvents = 10;
@@ -80,6 +80,18 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
     {
         CheckId(userId, "userId");
         CheckCount(count);
+        var owner = ServingCache.UserKey(userId);
+        var variant = $"{count}|{category}";
+        if (cache.TryGet<UserRecommendations>(owner, variant, out var cached))
+            return cached;
+        var version = cache.Version;
+        var answer = await ForUserFromDatabaseAsync(userId, count, category, cancellationToken);
+        cache.Store(owner, variant, answer, version);
+        return answer;
+    }
+
+    private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken)
+    {
         // The lateral product lookup ("offset 0" keeps it a per-row index probe) touches only the listed products;
         // a join lets the planner hash the whole catalogue, for 25 rows.
         const string sql = """
@@ -118,6 +130,18 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
     {
         CheckId(itemId, "itemId");
         CheckCount(count);
+        var owner = ServingCache.ItemKey(itemId);
+        var variant = count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (cache.TryGet<SimilarItems>(owner, variant, out var cached))
+            return cached;
+        var version = cache.Version;
+        var answer = await SimilarFromDatabaseAsync(itemId, count, cancellationToken);
+        cache.Store(owner, variant, answer, version);
+        return answer;
+    }
+
+    private async Task<SimilarItems> SimilarFromDatabaseAsync(string itemId, int count, CancellationToken cancellationToken)
+    {
         const string sql = """
             select s.model_version as Version, s.updated_at as UpdatedAt, n.external_id as ItemId, (x.e->>'score')::float8 as Score, n.name as Name, n.category as Category
             from products p
@@ -217,10 +241,14 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
             select (select id from u) as UserId, (select count(*) from e)::int as Stored,
                    array(select distinct item_ext from x where item_ext not in (select item_ext from known)) as Unknown;
             select i.item_id, i.event_type, count(*)::int from interactions i where i.user_id = (select id from customers where external_id = @userId) group by 1, 2;
+            select pg_notify(@channel, @notice);
             """;
         var parameters = new
         {
             userId,
+            // The user's answers change (a refreshed row, or a user who now exists): every instance drops them at commit.
+            channel = ServingCache.Channel,
+            notice = ServingCache.UserNotice(userId),
             items = events.Select(e => e.ItemId).ToArray(),
             types = events.Select(e => e.EventType).ToArray(),
             values = events.Select(e => e.EventValue).ToArray(),
@@ -235,6 +263,7 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
         {
             var outcome = await results.ReadSingleAsync<(long UserId, int Stored, string[] Unknown)>();
             var history = (await results.ReadAsync<(long Item, string Type, int Count)>()).ToList();
+            await results.ReadAsync<dynamic>(); // the pg_notify, read so the connection is free for the refresh
             if (outcome.Unknown.Length > 0)
                 throw ServingException.NotFound($"Unknown item{(outcome.Unknown.Length > 1 ? "s" : "")}: {string.Join(", ", outcome.Unknown.Select(u => $"'{u}'"))}. Import the catalogue first; no event was stored.");
             stored = outcome.Stored;
@@ -242,6 +271,7 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
                 await RefreshUserAsync(connection, transaction, model!, outcome.UserId, Weighted(model!, history), cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
+        cache.Invalidate(ServingCache.UserKey(userId));
         return new TrackResult(userId, stored, events.Count - stored, notRefreshed is null, model?.Version, notRefreshed, clock.Elapsed.TotalMilliseconds);
     }
 

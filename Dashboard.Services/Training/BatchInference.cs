@@ -24,7 +24,7 @@ public sealed record BatchResult(string Version, int Users, int Products, TimeSp
 /// never an empty, half-written or mixed one.
 /// </summary>
 public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry registry, JobService jobs,
-    IOptions<TrainingOptions> options, TimeProvider time, Audit.AuditLog audit, ILogger<BatchInference> logger)
+    IOptions<TrainingOptions> options, TimeProvider time, Audit.AuditLog audit, ILogger<BatchInference> logger, Serving.ServingCache cache)
 {
     public const string JobKind = "batch-inference";
     private const int Chunk = 4096;
@@ -111,7 +111,9 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             }
             progress?.Report((0.8, "aggregating match rates by region"));
             await AggregateRegionsAsync(connection, transaction, version, cancellationToken);
+            await Serving.ServingCache.NotifyAllAsync(connection, transaction, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            cache.InvalidateAll();
             logger.LogInformation("Cached recommendations for {Users} users from {Version}", users.Length, version);
         }
 
@@ -145,7 +147,9 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
                 }
                 await writer.CompleteAsync(cancellationToken);
             }
+            await Serving.ServingCache.NotifyAllAsync(connection, transaction, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            cache.InvalidateAll();
         }
         var result = new BatchResult(version, users.Length, items, clock.Elapsed);
         logger.LogInformation("Batch inference of {Version}: {Users} users, {Items} products in {Seconds:F1} s", version, result.Users, items, clock.Elapsed.TotalSeconds);

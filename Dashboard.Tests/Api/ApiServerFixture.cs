@@ -40,6 +40,12 @@ public sealed class ApiServerFixture : IAsyncLifetime
         return await connection.ExecuteScalarAsync<T>(sql, parameters) ?? throw new InvalidOperationException($"no value for {sql}");
     }
 
+    public async Task ExecuteAsync(string sql, object? parameters = null)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.ExecuteAsync(sql, parameters);
+    }
+
     public async Task<JsonElement> GetJsonAsync(string path, int expectedStatus = 200)
     {
         var response = await Http.GetAsync(path);

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using Recs.Tests.E2E;
+
+namespace Recs.Tests.Api;
+
+/// <summary>
+/// The API answers from memory, and a change made anywhere — this process, another one, plain SQL with a
+/// notification — reaches it at once.
+/// </summary>
+[Collection(ApiServerCollection.Name)]
+public sealed class ServingCacheTests(ApiServerFixture server)
+{
+    private async Task<string> UpdatedAtAsync(string user) =>
+        (await server.GetJsonAsync($"/api/v1/users/{user}/recommendations?count=3")).GetProperty("updated_at").GetString()!;
+
+    private async Task<string> WaitForChangeAsync(string user, string from)
+    {
+        var clock = Stopwatch.StartNew();
+        string now;
+        while ((now = await UpdatedAtAsync(user)) == from && clock.Elapsed < TimeSpan.FromSeconds(10))
+            await Task.Delay(100);
+        return now;
+    }
+
+    [Fact]
+    public async Task Answers_come_from_memory_until_a_change_is_announced_by_this_or_another_process()
+    {
+        var user = await server.QueryAsync<string>("select c.external_id from offline_user_recommendations r join customers c on c.id = r.user_id order by c.id desc limit 1");
+        var first = await UpdatedAtAsync(user);
+
+        // A change nobody announces (a hand-made edit) is not seen: the answer is served from memory.
+        const string edit = "update offline_user_recommendations set updated_at = '2001-02-03T04:05:06Z' where user_id = (select id from customers where external_id = @user)";
+        await server.ExecuteAsync(edit, new { user });
+        Assert.Equal(first, await UpdatedAtAsync(user));
+
+        // Announced for that user, it is: the next read goes to the database.
+        await server.ExecuteAsync("select pg_notify('recs_serving_cache', 'user:' || @user)", new { user });
+        Assert.StartsWith("2001-02-03T04:05:06", await WaitForChangeAsync(user, first), StringComparison.Ordinal);
+
+        // Batch inference run from the command line (another process) rewrites the cache and announces it.
+        await DashboardCli.RunOkAsync("batch", $"--Database:DataDirectory={server.App.DataDirectory}");
+        var refreshed = await WaitForChangeAsync(user, "2001-02-03T04:05:06Z");
+        Assert.DoesNotContain("2001-02-03", refreshed, StringComparison.Ordinal);
+        Assert.True(DateTime.Parse(refreshed, System.Globalization.CultureInfo.InvariantCulture).ToUniversalTime() > DateTime.UtcNow.AddMinutes(-5), refreshed);
+    }
+
+    [Fact]
+    public async Task An_event_announces_its_user_to_every_instance_and_a_refused_one_announces_nothing()
+    {
+        await using var listener = new Npgsql.NpgsqlConnection(server.App.ConnectionString);
+        await listener.OpenAsync();
+        var heard = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        listener.Notification += (_, e) => heard.Enqueue(e.Payload);
+        await using (var listen = new Npgsql.NpgsqlCommand("listen recs_serving_cache", listener))
+            await listen.ExecuteNonQueryAsync();
+        var item = await server.QueryAsync<string>("select external_id from products order by id limit 1");
+
+        await server.PostJsonAsync("/api/v1/events", new { user_id = "announced-user", events = new[] { new { item_id = item, event_type = "view" } } });
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!heard.Contains("user:announced-user"))
+            await listener.WaitAsync(wait.Token);
+
+        // A refused event (unknown item) is rolled back, and so is its announcement.
+        heard.Clear();
+        await server.PostJsonAsync("/api/v1/events", new { user_id = "refused-user", events = new[] { new { item_id = "no-such-item", event_type = "view" } } }, 404);
+        await server.ExecuteAsync("select pg_notify('recs_serving_cache', 'marker')");
+        using var wait2 = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!heard.Contains("marker"))
+            await listener.WaitAsync(wait2.Token);
+        Assert.DoesNotContain("user:refused-user", heard);
+    }
+}

@@ -16,9 +16,9 @@ public sealed class ServingCacheOptions
     [System.ComponentModel.DataAnnotations.Range(0, 86_400, ErrorMessage = "Api:CacheSeconds must be between 0 and 86400.")]
     public int CacheSeconds { get; set; } = 300;
 
-    /// <summary>Answers kept at most; beyond it the cache starts over.</summary>
+    /// <summary>Answers kept at most (an estimated 3 KB each with 10 items); beyond it the cache starts over.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 10_000_000, ErrorMessage = "Api:CacheEntries must be between 1 and 10,000,000.")]
-    public int CacheEntries { get; set; } = 200_000;
+    public int CacheEntries { get; set; } = 20_000;
 }
 
 /// <summary>

@@ -111,8 +111,13 @@ public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ServingCa
                 InvalidateAll(); // whatever changed while nobody listened
                 _listening = true;
                 logger.LogDebug("Serving cache listening on {Channel}", Channel);
+                // A quiet connection is pinged every 10 s: one silently lost (a network partition) fails the ping within
+                // its command timeout, and the cache stands aside instead of missing other instances' notifications.
                 while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
+                {
+                    if (!await connection.WaitAsync(TimeSpan.FromSeconds(10), stoppingToken))
+                        await connection.ExecuteAsync(new CommandDefinition("select 1", commandTimeout: 10, cancellationToken: stoppingToken));
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

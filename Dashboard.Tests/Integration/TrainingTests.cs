@@ -133,20 +133,33 @@ public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
         var second = await Training.RunNowAsync(new TrainingRequest { Recipe = ItemKnnRecommender.Name, AutoPromote = false });
         await Registry.PromoteAsync(second.Version.Version);
         var observations = new ConcurrentBag<(int Rows, int Versions)>();
+        var duringBatch = 0;
+        var batchRunning = false;
         using var stop = new CancellationTokenSource();
-        var reader = Task.Run(async () =>
+        // A thread of its own, not the thread pool: the batch's Parallel.For keeps the pool's threads busy on two cores,
+        // and a pooled reader could then not read at all while the cache is replaced.
+        var reader = new Thread(() =>
         {
-            await using var readerConnection = await db.DataSource.OpenConnectionAsync();
+            using var readerConnection = db.DataSource.OpenConnection();
             while (!stop.IsCancellationRequested)
-                observations.Add(await readerConnection.QuerySingleAsync<(int, int)>("select count(*)::int, count(distinct model_version)::int from offline_user_recommendations"));
-        });
+            {
+                observations.Add(readerConnection.QuerySingle<(int, int)>("select count(*)::int, count(distinct model_version)::int from offline_user_recommendations"));
+                if (Volatile.Read(ref batchRunning))
+                    Interlocked.Increment(ref duringBatch);
+            }
+        }) { IsBackground = true };
+        reader.Start();
+        while (observations.Count < 3)
+            await Task.Delay(10);
 
+        Volatile.Write(ref batchRunning, true);
         await batch.RunForChampionAsync("test");
+        Volatile.Write(ref batchRunning, false);
         await Task.Delay(50);
         await stop.CancelAsync();
-        await reader;
+        reader.Join();
 
-        Assert.True(observations.Count > 5, $"only {observations.Count} reads happened during the refresh");
+        Assert.True(duringBatch > 0, $"no read happened while the cache was replaced ({observations.Count} in all)");
         Assert.All(observations, o =>
         {
             Assert.Equal(full, o.Rows);

@@ -40,7 +40,7 @@ public static class ServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<ModelRegistry>();
         services.AddSingleton<BatchInference>();
-        services.AddOptions<Serving.ServingCacheOptions>().BindConfiguration(Serving.ServingCacheOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<Serving.ApiOptions>().BindConfiguration(Serving.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Serving.ServingCache>();
         services.AddHostedService(sp => sp.GetRequiredService<Serving.ServingCache>());
         services.AddSingleton<Serving.RecommendationService>();

@@ -80,14 +80,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
     {
         CheckId(userId, "userId");
         CheckCount(count);
-        var owner = ServingCache.UserKey(userId);
-        var variant = $"{count}|{category}";
-        if (cache.TryGet<UserRecommendations>(owner, variant, out var cached))
-            return cached;
-        var version = cache.Version;
-        var answer = await ForUserFromDatabaseAsync(userId, count, category, cancellationToken);
-        cache.Store(owner, variant, answer, version);
-        return answer;
+        return await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"{count}|{category}",
+            () => ForUserFromDatabaseAsync(userId, count, category, cancellationToken));
     }
 
     private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken)
@@ -130,14 +124,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
     {
         CheckId(itemId, "itemId");
         CheckCount(count);
-        var owner = ServingCache.ItemKey(itemId);
-        var variant = count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (cache.TryGet<SimilarItems>(owner, variant, out var cached))
-            return cached;
-        var version = cache.Version;
-        var answer = await SimilarFromDatabaseAsync(itemId, count, cancellationToken);
-        cache.Store(owner, variant, answer, version);
-        return answer;
+        return await cache.GetOrComputeAsync(ServingCache.ItemKey(itemId), count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            () => SimilarFromDatabaseAsync(itemId, count, cancellationToken));
     }
 
     private async Task<SimilarItems> SimilarFromDatabaseAsync(string itemId, int count, CancellationToken cancellationToken)

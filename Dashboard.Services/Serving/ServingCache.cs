@@ -7,8 +7,8 @@ using Npgsql;
 
 namespace Recs.Services.Serving;
 
-/// <summary>Settings of the in-memory answer cache (the Api configuration section).</summary>
-public sealed class ServingCacheOptions
+/// <summary>Settings of the API (the Api configuration section): its answer cache and the event trackers' rate limit.</summary>
+public sealed class ApiOptions
 {
     public const string Section = "Api";
 
@@ -19,6 +19,14 @@ public sealed class ServingCacheOptions
     /// <summary>Answers kept at most (an estimated 3 KB each with 10 items); beyond it the cache starts over.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 10_000_000, ErrorMessage = "Api:CacheEntries must be between 1 and 10,000,000.")]
     public int CacheEntries { get; set; } = 20_000;
+
+    /// <summary>Events each client may send per second to the event trackers (REST and AWS), sustained.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsPerSecond must be between 1 and 1,000,000.")]
+    public int EventsPerSecond { get; set; } = 500;
+
+    /// <summary>How many requests a client may send at once above the sustained rate.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsBurst must be between 1 and 1,000,000.")]
+    public int EventsBurst { get; set; } = 1_000;
 }
 
 /// <summary>
@@ -29,7 +37,7 @@ public sealed class ServingCacheOptions
 /// caches right. The cache serves only while it is listening: when that connection is lost, it empties and stands
 /// aside until it listens again. An answer computed while an invalidation happened is not stored (version check).
 /// </summary>
-public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ServingCacheOptions> options, TimeProvider time, ILogger<ServingCache> logger)
+public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ApiOptions> options, TimeProvider time, ILogger<ServingCache> logger)
     : BackgroundService
 {
     public const string Channel = "recs_serving_cache";
@@ -42,26 +50,24 @@ public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ServingCa
     /// <summary>True while answers are served from memory (listening, and not switched off).</summary>
     public bool Enabled => _listening && options.Value.CacheSeconds > 0;
 
-    /// <summary>Changes with every invalidation; read before computing an answer, pass to <see cref="Store"/>.</summary>
-    public long Version => Interlocked.Read(ref _version);
+    /// <summary>Changes with every invalidation: an answer computed across a change is not kept.</summary>
+    private long Version => Interlocked.Read(ref _version);
 
-    public bool TryGet<T>(string owner, string variant, out T value) where T : class
+    /// <summary>The answer from memory, or computed by <paramref name="compute"/> and kept unless something changed meanwhile.</summary>
+    public async Task<T> GetOrComputeAsync<T>(string owner, string variant, Func<Task<T>> compute) where T : class
     {
-        value = null!;
-        if (!Enabled || !_entries.TryGetValue(owner, out var variants) || !variants.TryGetValue(variant, out var entry) || entry.Until < time.GetUtcNow())
-            return false;
-        value = (T)entry.Value;
-        return true;
-    }
-
-    public void Store(string owner, string variant, object value, long versionBefore)
-    {
-        if (!Enabled || Version != versionBefore)
-            return;
-        if (Interlocked.Increment(ref _count) > options.Value.CacheEntries)
-            InvalidateAll();
-        _entries.GetOrAdd(owner, _ => new ConcurrentDictionary<string, (object, DateTimeOffset)>(StringComparer.Ordinal))[variant] =
-            (value, time.GetUtcNow().AddSeconds(options.Value.CacheSeconds));
+        if (Enabled && _entries.TryGetValue(owner, out var variants) && variants.TryGetValue(variant, out var entry) && entry.Until >= time.GetUtcNow())
+            return (T)entry.Value;
+        var versionBefore = Version;
+        var answer = await compute();
+        if (Enabled && Version == versionBefore)
+        {
+            if (Interlocked.Increment(ref _count) > options.Value.CacheEntries)
+                InvalidateAll();
+            _entries.GetOrAdd(owner, _ => new ConcurrentDictionary<string, (object, DateTimeOffset)>(StringComparer.Ordinal))[variant] =
+                (answer, time.GetUtcNow().AddSeconds(options.Value.CacheSeconds));
+        }
+        return answer;
     }
 
     public void Invalidate(string owner)
@@ -83,13 +89,10 @@ public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ServingCa
 
     /// <summary>Tells every instance, at this transaction's commit, that every cached answer may be stale.</summary>
     public static Task NotifyAllAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken = default) =>
-        NotifyAsync(connection, transaction, "all", cancellationToken);
+        connection.ExecuteAsync(new CommandDefinition("select pg_notify(@channel, 'all')", new { channel = Channel }, transaction, cancellationToken: cancellationToken));
 
     /// <summary>The payload that says one user's answers are stale (for a pg_notify inside the writer's own statements).</summary>
     public static string UserNotice(string userId) => UserKey(userId) is { Length: <= 4000 } key ? key : "all"; // payloads are limited to 8000 bytes
-
-    private static Task NotifyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string payload, CancellationToken cancellationToken) =>
-        connection.ExecuteAsync(new CommandDefinition("select pg_notify(@channel, @payload)", new { channel = Channel, payload }, transaction, cancellationToken: cancellationToken));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -1,21 +1,8 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
+using Recs.Services.Serving;
 
 namespace Recs.Dashboard.Api;
-
-/// <summary>Limits of the API, from the Api configuration section.</summary>
-public sealed class ApiOptions
-{
-    public const string Section = "Api";
-
-    /// <summary>Events each client may send per second to the event trackers (REST and AWS), sustained.</summary>
-    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsPerSecond must be between 1 and 1,000,000.")]
-    public int EventsPerSecond { get; set; } = 500;
-
-    /// <summary>How many requests a client may send at once above the sustained rate.</summary>
-    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsBurst must be between 1 and 1,000,000.")]
-    public int EventsBurst { get; set; } = 1_000;
-}
 
 /// <summary>
 /// The event trackers are rate limited per client (its API key or AWS access key) with a token bucket;
@@ -36,7 +23,6 @@ public static class ApiRateLimits
 
     public static IServiceCollection AddApiRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var options = configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
         var auth = configuration.GetSection(Recs.Services.Security.AuthOptions.Section).Get<Recs.Services.Security.AuthOptions>() ?? new Recs.Services.Security.AuthOptions();
         services.AddRateLimiter(limiter =>

@@ -36,8 +36,12 @@ public static class SigV4
             return Fail(403, "MissingAuthenticationTokenException", "The request is not signed: sign it with AWS Signature Version 4 using an access key configured in Recs (Aws:AccessKeys).");
         if (!authorization.StartsWith(Algorithm + " ", StringComparison.Ordinal))
             return Fail(400, "IncompleteSignatureException", $"Only {Algorithm} signatures are accepted.");
-        var parts = authorization[(Algorithm.Length + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+        var parts = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var part in authorization[(Algorithm.Length + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).Where(p => p.Length == 2))
+        {
+            if (!parts.TryAdd(part[0], part[1]))
+                return Fail(400, "IncompleteSignatureException", $"The Authorization header gives {part[0]} twice.");
+        }
         if (!parts.TryGetValue("Credential", out var credential) || !parts.TryGetValue("SignedHeaders", out var signedHeaders) || !parts.TryGetValue("Signature", out var signature))
             return Fail(400, "IncompleteSignatureException", "The Authorization header needs Credential, SignedHeaders and Signature.");
         var scope = credential.Split('/');

@@ -194,6 +194,9 @@ public sealed class SigV4Tests
         var expired = SigV4.Verify(Vanilla(VanillaSignature), Secrets, "service", SignedAt.AddMinutes(16)).Failure!;
         Assert.Contains("Signature expired", expired.Message, StringComparison.Ordinal);
         Assert.Equal("InvalidSignatureException", SigV4.Verify(Vanilla(VanillaSignature), Secrets, "personalize", SignedAt).Failure!.ErrorType);
+        var twice = Vanilla(VanillaSignature);
+        twice = twice with { Headers = [.. twice.Headers.Where(h => h.Key != "Authorization"), new("Authorization", twice.Headers.Single(h => h.Key == "Authorization").Value + ", Signature=00")] };
+        Assert.Equal((400, "IncompleteSignatureException"), (SigV4.Verify(twice, Secrets, "service", SignedAt).Failure!.Status, SigV4.Verify(twice, Secrets, "service", SignedAt).Failure!.ErrorType));
         var unsigned = new SignedRequest("GET", "/", "", [new("Host", "example.amazonaws.com")], new byte[32]);
         Assert.Equal("MissingAuthenticationTokenException", SigV4.Verify(unsigned, Secrets, "service", SignedAt).Failure!.ErrorType);
     }

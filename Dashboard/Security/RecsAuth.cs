@@ -164,6 +164,14 @@ public static class RecsAuth
         return app;
     }
 
+    /// <summary>
+    /// Whether the signed-in account has <paramref name="role"/>: pages decide once what to show with it. (An
+    /// AuthorizeView around a form re-checks on every render of its parent and rebuilds the form meanwhile, which
+    /// loses a click or the focus.)
+    /// </summary>
+    public static async Task<bool> HasRoleAsync(this Task<AuthenticationState>? state, AccountRole role) =>
+        state is not null && (await state).User.IsInRole(AccountRoles.Name(role));
+
     /// <summary>The signed-in account's name, for the audit log; throws when its role is below <paramref name="role"/>.</summary>
     public static async Task<string> RequireAsync(this Task<AuthenticationState>? state, AccountRole role)
     {

@@ -4,6 +4,7 @@ using Recs.Services.Analytics;
 using Recs.Services.Data;
 using Recs.Services.Ingestion;
 using Recs.Services.Jobs;
+using Recs.Services.Models;
 using Recs.Services.Training;
 
 namespace Recs.Services;
@@ -19,7 +20,10 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<RecsDatabase>();
         services.AddSingleton<NpgsqlDataSource>(sp => sp.GetRequiredService<RecsDatabase>().DataSource);
         services.AddHostedService<DatabaseWatchdog>();
+        services.AddSingleton<ChangeFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddSingleton<JobService>();
+        services.AddSingleton<JobRunner>();
         services.AddSingleton<Audit.AuditLog>();
         services.AddOptions<Security.AuthOptions>().BindConfiguration(Security.AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Security.AccountService>();
@@ -39,11 +43,12 @@ public static class ServiceCollectionExtensions
                 "Training:EventWeights must give at least one event type a positive weight, and none a negative one.")
             .ValidateOnStart();
         services.AddSingleton<ModelRegistry>();
+        services.AddSingleton<ModelStore>();
         services.AddSingleton<BatchInference>();
         services.AddOptions<Serving.ApiOptions>().BindConfiguration(Serving.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Serving.ServingCache>();
-        services.AddHostedService(sp => sp.GetRequiredService<Serving.ServingCache>());
         services.AddSingleton<Serving.RecommendationService>();
+        services.AddSingleton<Serving.EventTracker>();
         services.AddSingleton<TrainingService>();
         services.AddSingleton<BatchRefreshService>();
         services.AddHostedService(sp => sp.GetRequiredService<BatchRefreshService>());

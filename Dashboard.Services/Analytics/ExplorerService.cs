@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
 using Dapper;
 using Npgsql;
-using Recs.Services.Training;
+using Recs.Services.Models;
 
 namespace Recs.Services.Analytics;
 
@@ -20,7 +19,7 @@ public sealed record CategoryShare(string Category, long Count);
 public sealed record RecommendationRow(int Rank, long ProductId, string Name, string? Category, decimal? Price, double Score, string Reason);
 
 /// <summary>What the similar-item and user explorers read: searches, the cache, and the registry's models.</summary>
-public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry registry)
+public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore models)
 {
     // Customers who bought both @productId and the neighbour p.
     private const string BoughtBoth = """
@@ -28,9 +27,6 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry r
          where a.item_id = @productId and a.event_type = 'purchase'
            and exists (select 1 from interactions b where b.user_id = a.user_id and b.item_id = p.id and b.event_type = 'purchase')) as BoughtBoth
         """;
-
-    // Artifacts can be large: keep the last few loaded, keyed by version.
-    private readonly ConcurrentDictionary<string, Lazy<Task<ModelArtifact?>>> _artifacts = new();
 
     public async Task<IReadOnlyList<ProductRow>> SearchProductsAsync(string text, int limit = 12, CancellationToken cancellationToken = default)
     {
@@ -75,14 +71,10 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelRegistry r
     /// <summary>Neighbours computed by any registered version's model (to compare versions side by side).</summary>
     public async Task<IReadOnlyList<NeighbourRow>> VersionNeighboursAsync(string version, long productId, int count = 25, CancellationToken cancellationToken = default)
     {
-        var artifact = await _artifacts.GetOrAdd(version, v => new Lazy<Task<ModelArtifact?>>(() => registry.LoadArtifactAsync(v))).Value;
-        if (_artifacts.Count > 3)
-        {
-            foreach (var key in _artifacts.Keys.Where(k => k != version).Take(_artifacts.Count - 3))
-                _artifacts.TryRemove(key, out _);
-        }
-        if (artifact is null)
+        var loaded = await models.GetAsync(version, cancellationToken);
+        if (loaded is null)
             return [];
+        var artifact = loaded.Artifact;
         var index = Array.IndexOf(artifact.ItemIds, productId);
         if (index < 0)
             return [];

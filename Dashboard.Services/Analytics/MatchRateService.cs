@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Recs.Services.Models;
 
 namespace Recs.Services.Analytics;
 
@@ -49,8 +50,8 @@ public sealed class MatchRateService(NpgsqlDataSource dataSource, IOptions<Regio
     public static readonly int[] TopNChoices = [5, 10, 25];
 
     /// <summary>The sample batch inference picks in advance (region_sample_users); other seeds or sizes are ranked live.</summary>
-    public const int DefaultSampleSeed = 1;
-    public const int DefaultSampleSize = 50;
+    public const int DefaultSampleSeed = RegionSample.DefaultSeed;
+    public const int DefaultSampleSize = RegionSample.DefaultSize;
 
     public RegionOptions Options => options.Value;
 

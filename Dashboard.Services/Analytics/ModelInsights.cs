@@ -1,6 +1,5 @@
 using System.Text.Json;
-using Recs.Services.Engine;
-using Recs.Services.Training;
+using Recs.Services.Models;
 
 namespace Recs.Services.Analytics;
 
@@ -31,7 +30,7 @@ public static class ModelInsights
         version.Metric(metric) is { } m && version.BaselineMetric(metric) is { } b && b > 0 ? m / b - 1 : null;
 
     /// <summary>True when two versions' figures can be compared (same split of the same data).</summary>
-    public static bool Comparable(ModelVersion a, ModelVersion b) => TrainingService.Comparable(a.DataFingerprint, b.DataFingerprint);
+    public static bool Comparable(ModelVersion a, ModelVersion b) => a.ComparableWith(b);
 
     /// <summary>Split and window in words, for tooltips.</summary>
     public static string DescribeData(ModelVersion version)
@@ -42,5 +41,5 @@ public static class ModelInsights
         return $"{Get("split")} split, test ratio {Get("test_ratio")}, cut-off {Get("cutoff")}, {Get("interactions")} interactions";
     }
 
-    public static bool IsIterative(string recipe) => recipe is AlsRecommender.Name or AlsRecommender.RankingName or BprRecommender.Name;
+    public static bool IsIterative(string recipe) => RecipeCatalog.Exists(recipe) && RecipeCatalog.Get(recipe).Iterative;
 }

@@ -11,10 +11,38 @@ namespace Recs.Services.Engine;
 /// using YᵀY + Yᵀ(C_u − I)Y so only observed pairs cost anything. Rows are solved in parallel; the kernels
 /// are SIMD (TensorPrimitives). The same factors serve personalized-ranking.
 /// </summary>
-public sealed class AlsRecommender : Recommender, IFactorModel
+public sealed class AlsRecommender : Recommender, IFactorModel, IHistoryScorer
 {
     public const string Name = "user-personalization";
     public const string RankingName = "personalized-ranking";
+
+    private static HyperParameter[] Parameters =>
+    [
+        new("factors", 64, 1, 1024, Integer: true, Help: "length of the user and item vectors") { Search = (16, 192), LogScale = true },
+        new("iterations", 15, 1, 500, Integer: true, Help: "sweeps at most; early stopping on validation picks the best") { Search = null },
+        new("regularization", 0.05, 0, 1e4, Help: "L2 penalty λ on the factors") { Search = (0.01, 100), LogScale = true },
+        new("alpha", 10, 0, 1e6, Help: "confidence slope: c = 1 + α·ln(1 + weight)") { Search = (0.5, 60), LogScale = true },
+        new("cg-steps", 3, 1, 50, Integer: true, Help: "conjugate-gradient steps per row and sweep"),
+    ];
+
+    private static AlsRecommender Make(HyperValues v, string recipe) => new(
+        v.Int("factors"), v.Int("iterations"), v.Float("regularization"), v.Float("alpha"), v.Int("cg-steps"), recipe);
+
+    /// <summary>user-personalization in the catalogue.</summary>
+    public static readonly RecipeDescriptor Descriptor = new(Name,
+        "Implicit-feedback matrix factorisation (ALS with conjugate gradient): personal, fast, folds new events in at once.",
+        Parameters, v => Make(v, Name))
+    {
+        EpochParameter = "iterations", CanFoldIn = true,
+    };
+
+    /// <summary>personalized-ranking: the same model, registered for re-ranking a given list.</summary>
+    public static readonly RecipeDescriptor RankingDescriptor = new(RankingName,
+        "The ALS model used to re-rank a list the caller gives (Personalize's personalized-ranking).",
+        Parameters, v => Make(v, RankingName))
+    {
+        EpochParameter = "iterations", CanFoldIn = true, AutoCandidate = false, Serves = [ModelUses.PersonalizedRanking, ModelUses.UserRecommendations],
+    };
 
     private readonly int _factors;
     private readonly int _iterations;
@@ -275,6 +303,9 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         for (var i = 0; i < Items; i++)
             scores[i] = TensorPrimitives.Dot(user, _y.AsSpan(i * _factors, _factors));
     }
+
+    /// <summary>Folds the history in (<see cref="FoldIn"/>) and scores every item.</summary>
+    public void ScoreHistory(ReadOnlySpan<int> items, ReadOnlySpan<float> weights, Span<float> scores) => Score(FoldIn(items, weights), scores);
 
     /// <summary>Cosine similarity of item factors.</summary>
     public override int SimilarItems(int item, Span<int> items, Span<float> scores) =>

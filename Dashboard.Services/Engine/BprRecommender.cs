@@ -13,6 +13,20 @@ public sealed class BprRecommender : Recommender, IFactorModel
 {
     public const string Name = "bpr";
 
+    /// <summary>bpr in the catalogue.</summary>
+    public static readonly RecipeDescriptor Descriptor = new(Name,
+        "Matrix factorisation trained for ranking (Bayesian Personalized Ranking, SGD).",
+        [
+            new("factors", 64, 1, 1024, Integer: true, Help: "length of the user and item vectors") { Search = (16, 128), LogScale = true },
+            new("epochs", 30, 1, 1000, Integer: true, Help: "passes at most; early stopping on validation picks the best"),
+            new("learning-rate", 0.05, 1e-6, 10, Help: "SGD step") { Search = (0.005, 0.2), LogScale = true },
+            new("regularization", 0.002, 0, 10, Help: "L2 penalty") { Search = (1e-5, 0.05), LogScale = true },
+        ],
+        v => new BprRecommender(v.Int("factors"), v.Int("epochs"), v.Float("learning-rate"), v.Float("regularization")))
+    {
+        EpochParameter = "epochs",
+    };
+
     private readonly int _factors;
     private readonly int _epochs;
     private readonly float _learningRate;
@@ -48,8 +62,6 @@ public sealed class BprRecommender : Recommender, IFactorModel
         ["factors"] = _factors, ["epochs"] = _epochs, ["learning_rate"] = _learningRate, ["regularization"] = _regularization,
     };
 
-    /// <summary>Validation pairs (user × item, held out from training); when given, each epoch reports their mean BPR loss.</summary>
-    public CsrMatrix? Validation { get; set; }
 
     public override void Fit(CsrMatrix userItems, FitOptions options)
     {

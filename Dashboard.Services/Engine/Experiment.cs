@@ -1,13 +1,18 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Recs.Services.Engine;
 
 /// <summary>What to train and how to judge it; everything needed to reproduce a run.</summary>
 public sealed record ExperimentSpec
 {
-    public required string Recipe { get; init; }
+    /// <summary>The recipe to train; with <see cref="Search"/> set, the search chooses it instead.</summary>
+    public required RecipeDescriptor Recipe { get; init; }
 
     public IReadOnlyDictionary<string, string> Hyperparameters { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Set for <c>auto</c>: choose and tune the recipe on validation data first.</summary>
+    public AutoSearchSpec? Search { get; init; }
 
     public string Split { get; init; } = Splits.Temporal;
 
@@ -19,7 +24,7 @@ public sealed record ExperimentSpec
 
     public bool ExcludeSeen { get; init; } = true;
 
-    /// <summary>Share of the training part held out (the same way as the test) to pick the epoch; 0 turns early stopping off.</summary>
+    /// <summary>Share of the training part held out (the same way as the test) to pick the epoch and tune; 0 turns that off.</summary>
     public double ValidationRatio { get; init; } = 0.1;
 
     public int Patience { get; init; } = 3;
@@ -28,77 +33,132 @@ public sealed record ExperimentSpec
     public int ValidationUsers { get; init; } = 3000;
 }
 
-/// <summary>The outcome of one run: model metrics beside the popularity baseline's on the same split, and the curve.</summary>
-public sealed record ExperimentResult(
-    Recommender Model, DataSplit Split, EvaluationResult Metrics, EvaluationResult Baseline,
-    IReadOnlyList<EpochRecord> History, int? BestEpoch, double TrainSeconds, int TrainInteractions);
+/// <summary>The phases of a run, in order; progress reports name one.</summary>
+public enum ExperimentPhase
+{
+    /// <summary>auto: trying recipes and hyperparameters on the validation slice.</summary>
+    Searching,
+
+    /// <summary>An iterative recipe picks its epoch count on the validation slice.</summary>
+    ChoosingEpochs,
+
+    /// <summary>Fitting on the whole training part.</summary>
+    Training,
+
+    /// <summary>Scoring the test part, and popularity on it.</summary>
+    Evaluating,
+}
+
+/// <summary>A progress report of a run: the phase, and the epoch or search trial just finished (if any).</summary>
+public sealed record ExperimentProgress(ExperimentPhase Phase, EpochRecord? Epoch = null, AutoTrial? Trial = null);
 
 /// <summary>
-/// Split → (for iterative recipes: fit on the training part minus a validation part, picking the epoch by
-/// validation NDCG@10, then refit on the whole training part for that many epochs) → evaluate on the test
-/// part, and the popularity baseline on the same split. Pure compute: the CLI and the training job share it.
+/// The outcome of one run: the recipe trained (auto's choice where it chose) with the hyperparameters it used, model
+/// metrics beside the popularity baseline's on the same split, the curve, and auto's trials.
+/// </summary>
+public sealed record ExperimentResult(
+    Recommender Model, RecipeDescriptor Recipe, IReadOnlyDictionary<string, string> Hyperparameters, DataSplit Split,
+    EvaluationResult Metrics, EvaluationResult Baseline, IReadOnlyList<EpochRecord> History, int? BestEpoch, double TrainSeconds,
+    int TrainInteractions, AutoSearchResult? Search = null);
+
+/// <summary>
+/// Split → (auto: search recipes and hyperparameters on a validation slice of the training part) → (iterative recipes:
+/// fit on the training part minus the validation slice, picking the epoch by validation NDCG@10) → fit on the whole
+/// training part → evaluate once on the test part, beside popularity on the same split. The test part never touches a
+/// choice. Pure compute: the CLI and the training job share it.
 /// </summary>
 public static class Experiment
 {
     public static ExperimentResult Run(InteractionSet data, ExperimentSpec spec, int[]? itemCategory = null,
-        IReadOnlyDictionary<string, UserGroups>? groups = null, IProgress<(string Phase, EpochRecord? Epoch)>? progress = null,
+        IReadOnlyDictionary<string, UserGroups>? groups = null, IProgress<ExperimentProgress>? progress = null,
         CancellationToken cancellation = default)
     {
         var split = Splits.Make(data, spec.Split, spec.TestRatio, spec.Seed);
-        var model = Recipes.Create(spec.Recipe, spec.Hyperparameters, spec.ExcludeSeen);
         var train = split.Train.ToMatrix();
         var test = split.Test.ToMatrix();
-        var fitted = model.Prepare(split.Train);
-        var fitMatrix = ReferenceEquals(fitted, split.Train) ? train : fitted.ToMatrix();
-        var iterative = model is AlsRecommender or BprRecommender;
+        var recipe = spec.Recipe;
+        var hyperparameters = recipe.Complete(spec.Hyperparameters);
 
-        IReadOnlyList<EpochRecord> history = [];
-        int? bestEpoch = null;
-        var hyperparameters = new Dictionary<string, string>(spec.Hyperparameters);
-        if (iterative && spec.ValidationRatio > 0)
+        // The validation slice: held out of the training part the same way the test is held out of all the data.
+        var validation = new Lazy<(CsrMatrix Train, CsrMatrix Validation, Evaluator Evaluator, InteractionSet TrainSet)>(() =>
         {
-            progress?.Report(("choosing the epoch on validation data", null));
             var inner = Splits.Make(split.Train, spec.Split, spec.ValidationRatio, spec.Seed + 1);
             var innerTrain = inner.Train.ToMatrix();
             var innerValidation = inner.Test.ToMatrix();
-            var validator = new Evaluator(innerTrain, innerValidation, 10, maxUsers: spec.ValidationUsers, seed: spec.Seed);
-            var selection = Recipes.Create(spec.Recipe, spec.Hyperparameters, spec.ExcludeSeen);
-            if (selection is BprRecommender bpr)
-                bpr.Validation = innerValidation;
-            selection.Fit(innerTrain, new FitOptions
+            return (innerTrain, innerValidation, new Evaluator(innerTrain, innerValidation, 10, maxUsers: spec.ValidationUsers, seed: spec.Seed), inner.Train);
+        });
+
+        AutoSearchResult? search = null;
+        IReadOnlyList<EpochRecord> history = [];
+        int? bestEpoch = null;
+        if (spec.Search is { } searchSpec)
+        {
+            if (spec.ValidationRatio <= 0)
+                throw new ArgumentException("auto needs a validation slice: the validation ratio must be above 0.");
+            progress?.Report(new ExperimentProgress(ExperimentPhase.Searching));
+            search = AutoSearch.Run(searchSpec, spec.Seed, (candidate, hyper, token) =>
             {
-                Seed = spec.Seed,
-                ValidationNdcg = m => validator.Ndcg(m),
-                Patience = spec.Patience,
-                Cancellation = cancellation,
-                Progress = new InlineProgress<EpochRecord>(e => progress?.Report(("choosing the epoch on validation data", e))),
-            });
+                var fitted = FitOnValidation(candidate, hyper, spec, validation.Value, null, token);
+                return (fitted.Ndcg, fitted.Model.BestEpoch);
+            }, new InlineProgress<AutoTrial>(t => progress?.Report(new ExperimentProgress(ExperimentPhase.Searching, Trial: t))), cancellation);
+            recipe = search.Winner;
+            hyperparameters = recipe.Complete(search.Hyperparameters);
+            bestEpoch = recipe.EpochParameter is { } e ? int.Parse(hyperparameters[e], CultureInfo.InvariantCulture) : null;
+        }
+        else if (recipe.Iterative && spec.ValidationRatio > 0)
+        {
+            progress?.Report(new ExperimentProgress(ExperimentPhase.ChoosingEpochs));
+            var selection = FitOnValidation(recipe, hyperparameters, spec, validation.Value,
+                new InlineProgress<EpochRecord>(e => progress?.Report(new ExperimentProgress(ExperimentPhase.ChoosingEpochs, e))), cancellation).Model;
             history = selection.History.ToList();
             bestEpoch = selection.BestEpoch;
             if (bestEpoch is { } best)
-                hyperparameters[model is AlsRecommender ? "iterations" : "epochs"] = best.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            model = Recipes.Create(spec.Recipe, hyperparameters, spec.ExcludeSeen);
+                hyperparameters[recipe.EpochParameter!] = best.ToString(CultureInfo.InvariantCulture);
         }
 
-        progress?.Report(("training", null));
+        progress?.Report(new ExperimentProgress(ExperimentPhase.Training));
+        var model = recipe.Create(hyperparameters, spec.ExcludeSeen);
+        var prepared = model.Prepare(split.Train);
+        var fitMatrix = ReferenceEquals(prepared, split.Train) ? train : prepared.ToMatrix();
         var clock = Stopwatch.StartNew();
         model.Fit(fitMatrix, new FitOptions
         {
             Seed = spec.Seed,
             Cancellation = cancellation,
-            Progress = new InlineProgress<EpochRecord>(e => progress?.Report(("training", e))),
+            Progress = new InlineProgress<EpochRecord>(e => progress?.Report(new ExperimentProgress(ExperimentPhase.Training, e))),
         });
         var trainSeconds = clock.Elapsed.TotalSeconds;
-        if (!iterative || spec.ValidationRatio <= 0)
+        if (history.Count == 0)
             history = model.History.ToList();
 
-        progress?.Report(("evaluating", null));
+        progress?.Report(new ExperimentProgress(ExperimentPhase.Evaluating));
         var evaluator = new Evaluator(train, test, spec.K, itemCategory, groups, seed: spec.Seed);
         var metrics = evaluator.Evaluate(model);
         var baselineModel = new PopularityRecommender { ExcludeSeen = spec.ExcludeSeen };
         baselineModel.Fit(train, new FitOptions { Seed = spec.Seed });
         var baseline = evaluator.Evaluate(baselineModel);
-        return new ExperimentResult(model, split, metrics, baseline, history, bestEpoch, trainSeconds, split.Train.Count);
+        return new ExperimentResult(model, recipe, hyperparameters, split, metrics, baseline, history, bestEpoch, trainSeconds, split.Train.Count, search);
+    }
+
+    /// <summary>Fits on the training part minus the validation slice (early-stopped on it when iterative) and scores the slice.</summary>
+    private static (Recommender Model, double Ndcg) FitOnValidation(RecipeDescriptor recipe, IReadOnlyDictionary<string, string> hyperparameters,
+        ExperimentSpec spec, (CsrMatrix Train, CsrMatrix Validation, Evaluator Evaluator, InteractionSet TrainSet) slice,
+        IProgress<EpochRecord>? progress, CancellationToken cancellation)
+    {
+        var model = recipe.Create(hyperparameters, spec.ExcludeSeen);
+        model.Validation = slice.Validation;
+        var prepared = model.Prepare(slice.TrainSet);
+        var matrix = ReferenceEquals(prepared, slice.TrainSet) ? slice.Train : prepared.ToMatrix();
+        model.Fit(matrix, new FitOptions
+        {
+            Seed = spec.Seed,
+            ValidationNdcg = recipe.Iterative ? m => slice.Evaluator.Ndcg(m) : null,
+            Patience = spec.Patience,
+            Cancellation = cancellation,
+            Progress = progress,
+        });
+        // An early-stopped model keeps its best epoch's state, so this is the best epoch's score.
+        return (model, slice.Evaluator.Ndcg(model));
     }
 }
 

@@ -6,9 +6,21 @@ namespace Recs.Services.Engine;
 /// n_i users who have i. Keeps the top-M neighbours per item, with co(i, j) for display.
 /// A user's score for j is Σ over the user's items i of sim(i, j).
 /// </summary>
-public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) : Recommender
+public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) : Recommender, IHistoryScorer
 {
     public const string Name = "similar-items";
+
+    /// <summary>similar-items in the catalogue.</summary>
+    public static readonly RecipeDescriptor Descriptor = new(Name,
+        "Items bought by the same customers (co-purchase cosine with shrinkage); the usual choice for similar items.",
+        [
+            new("neighbours", 50, 1, 1000, Integer: true, Help: "neighbours kept per item") { Search = (10, 400), LogScale = true },
+            new("shrink", 10, 0, 1e6, Help: "added to the cosine's denominator: damps pairs seen together rarely") { Search = (0, 200) },
+        ],
+        v => new ItemKnnRecommender(v.Int("neighbours"), v.Float("shrink")))
+    {
+        CanFoldIn = true,
+    };
 
     private int[] _neighbourStart = [];
     private int[] _neighbour = [];
@@ -107,6 +119,20 @@ public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) 
             return;
         foreach (var i in _userItems.RowColumns(user))
         {
+            for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
+                scores[_neighbour[k]] += _similarity[k];
+        }
+    }
+
+    /// <summary>Σ over the history's items of their similarity to each item (each item counted once, as in training's binarised matrix).</summary>
+    public void ScoreHistory(ReadOnlySpan<int> items, ReadOnlySpan<float> weights, Span<float> scores)
+    {
+        scores.Clear();
+        var seen = new HashSet<int>();
+        foreach (var i in items)
+        {
+            if ((uint)i >= (uint)Items || !seen.Add(i))
+                continue;
             for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
                 scores[_neighbour[k]] += _similarity[k];
         }

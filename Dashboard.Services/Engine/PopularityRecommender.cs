@@ -8,6 +8,15 @@ public sealed class PopularityRecommender(double halfLifeDays = 0) : Recommender
 {
     public const string Name = "popularity";
 
+    /// <summary>popularity in the catalogue.</summary>
+    public static readonly RecipeDescriptor Descriptor = new(Name,
+        "The baseline: the items most customers have, optionally weighted to recent interest.",
+        [new("half-life-days", 0, 0, 36500, Help: "0 = all time alike; otherwise an interaction's weight halves every this many days") { Search = null }],
+        v => new PopularityRecommender(v.Double("half-life-days")))
+    {
+        Personal = false, AutoCandidate = false, Serves = [ModelUses.UserRecommendations, ModelUses.PersonalizedRanking],
+    };
+
     private float[] _popularity = [];
 
     public override string Recipe => Name;
@@ -34,6 +43,7 @@ public sealed class PopularityRecommender(double halfLifeDays = 0) : Recommender
 
     public override void Fit(CsrMatrix userItems, FitOptions options)
     {
+        options.Cancellation.ThrowIfCancellationRequested();
         Users = userItems.Rows;
         Items = userItems.Columns;
         _popularity = new float[Items];

@@ -33,7 +33,13 @@ public abstract class Recommender
     public int Items { get; protected set; }
 
     /// <summary>Leave items the user already has out of their recommendations (retail repeat purchase may want them).</summary>
-    public bool ExcludeSeen { get; init; } = true;
+    public bool ExcludeSeen { get; set; } = true;
+
+    /// <summary>
+    /// Held-out pairs (user × item, not in the training matrix), set before <see cref="Fit"/> when there is a validation
+    /// slice: recipes that can report a validation loss per epoch (BPR's, a rating model's MSE) read it.
+    /// </summary>
+    public CsrMatrix? Validation { get; set; }
 
     /// <summary>Per-epoch records of the last fit (empty for one-pass recipes).</summary>
     public List<EpochRecord> History { get; } = [];

@@ -29,7 +29,7 @@ public sealed record DataQualityReport(
 /// interaction with the same user, item, type and time; an outlier quantity is an order line whose quantity is above
 /// Q3 + 3 × IQR of positive quantities (Tukey's far-out fence); warnings flag what tends to hurt training.
 /// </summary>
-public sealed class DataQualityService(NpgsqlDataSource dataSource, TimeProvider time, Microsoft.Extensions.Options.IOptions<Training.TrainingOptions>? training = null)
+public sealed class DataQualityService(NpgsqlDataSource dataSource, TimeProvider time, Microsoft.Extensions.Options.IOptions<Models.TrainingOptions>? training = null)
 {
     private static readonly (string Table, string Column)[] OptionalColumns =
     [
@@ -79,7 +79,7 @@ public sealed class DataQualityService(NpgsqlDataSource dataSource, TimeProvider
             missing, types.Select(t => new EventTypeShare(t.Type, t.Count, (double)t.Count / total)).ToList(),
             perMonth.Select(m => new MonthCount(DateTime.SpecifyKind(m.Month, DateTimeKind.Utc), m.Count)).ToList(),
             [], time.GetUtcNow().UtcDateTime);
-        var weights = training?.Value.EventWeights ?? new Training.TrainingOptions().EventWeights;
+        var weights = training?.Value.EventWeights ?? new Models.TrainingOptions().EventWeights;
         return report with { Warnings = Warnings(report, weights) };
     }
 

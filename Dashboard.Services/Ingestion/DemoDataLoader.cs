@@ -71,7 +71,7 @@ public static class DemoDataLoader
             select setval(pg_get_serial_sequence('orders', 'id'), greatest(1, (select coalesce(max(id), 0) from orders)));
             """;
         await connection.ExecuteAsync(resetSequences, transaction: transaction);
-        await Serving.ServingCache.NotifyAllAsync(connection, transaction, cancellationToken); // names, categories, users may have changed
+        await Data.ChangeFeed.NotifyAsync(connection, transaction, Data.ChangeChannels.Serving, Data.ChangeChannels.All, cancellationToken); // names, categories, users may have changed
         await transaction.CommitAsync(cancellationToken);
 
         progress?.Report((0.97, "updating planner statistics"));

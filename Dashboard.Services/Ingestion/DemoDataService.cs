@@ -50,11 +50,9 @@ public sealed class DemoDataOptions
 
 /// <summary>Fills an empty database with demo data in the background, as a job whose progress the overview shows.</summary>
 public sealed class DemoDataService(
-    NpgsqlDataSource dataSource, JobService jobs, IOptions<DemoDataOptions> options, TimeProvider time, ILogger<DemoDataService> logger)
+    NpgsqlDataSource dataSource, JobService jobs, JobRunner runner, IOptions<DemoDataOptions> options, TimeProvider time, ILogger<DemoDataService> logger)
     : BackgroundService
 {
-    public const string JobKind = "demo-data";
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
@@ -82,36 +80,33 @@ public sealed class DemoDataService(
     /// <summary>Generates and loads demo data as a job; returns null when another instance already runs one.</summary>
     public async Task<DemoLoadResult?> GenerateAsync(DemoDataSpec spec, CancellationToken cancellationToken)
     {
-        var job = await jobs.TryStartAsync(JobKind, spec, "system", cancellationToken);
-        if (job is null)
+        var definition = new JobDefinition(JobKinds.DemoData, spec, "system")
+        {
+            Cancelled = "Stopped with the app; the database was left empty and the next start tries again",
+            Failed = "Demo data failed; the database was left empty",
+        };
+        try
+        {
+            return await runner.RunAsync(definition, async job =>
+            {
+                logger.LogInformation("Preparing demo data: {Customers} customers, {Products} products, ~{Lines} order lines (seed {Seed})",
+                    spec.Customers, spec.Products, spec.OrderLines, spec.Seed);
+                var generation = new Progress<double>(f => job.Report(f * 0.3, "generating customers and orders"));
+                var data = await Task.Run(() => DemoDataGenerator.Generate(spec, generation), job.Cancellation);
+                var loading = new Progress<(double Fraction, string Phase)>(p => job.Report(0.3 + p.Fraction * 0.7, $"loading {p.Phase}"));
+                var result = await DemoDataLoader.LoadAsync(dataSource, data, loading, job.Cancellation);
+                logger.LogInformation("Demo data: {Message}", Message(result));
+                return result;
+            }, r => new JobOutcome(Message(r), r), cancellationToken);
+        }
+        catch (JobAlreadyRunningException)
         {
             logger.LogInformation("Demo data is already being prepared by another process");
             return null;
         }
-        try
-        {
-            logger.LogInformation("Preparing demo data: {Customers} customers, {Products} products, ~{Lines} order lines (seed {Seed})",
-                spec.Customers, spec.Products, spec.OrderLines, spec.Seed);
-            var generation = new Progress<double>(f => _ = jobs.ReportAsync(job, f * 0.3, "generating customers and orders", CancellationToken.None));
-            var data = await Task.Run(() => DemoDataGenerator.Generate(spec, generation), cancellationToken);
-            var loading = new Progress<(double Fraction, string Phase)>(p => _ = jobs.ReportAsync(job, 0.3 + p.Fraction * 0.7, $"loading {p.Phase}", CancellationToken.None));
-            var result = await DemoDataLoader.LoadAsync(dataSource, data, loading, cancellationToken);
-            var message = result.Loaded
-                ? $"Loaded {result.TotalRows:N0} rows in {result.Elapsed.TotalSeconds:F1} s ({result.RowsPerSecond:N0} rows/s)"
-                : "The database already had data; nothing loaded";
-            logger.LogInformation("Demo data: {Message}", message);
-            await jobs.FinishAsync(job, JobStatus.Succeeded, message, result);
-            return result;
-        }
-        catch (OperationCanceledException)
-        {
-            await jobs.FinishAsync(job, JobStatus.Cancelled, "Stopped with the app; the database was left empty and the next start tries again");
-            throw;
-        }
-        catch (Exception e)
-        {
-            await jobs.FinishAsync(job, JobStatus.Failed, "Demo data failed; the database was left empty", error: e.Message);
-            throw;
-        }
     }
+
+    private static string Message(DemoLoadResult result) => result.Loaded
+        ? $"Loaded {result.TotalRows:N0} rows in {result.Elapsed.TotalSeconds:F1} s ({result.RowsPerSecond:N0} rows/s)"
+        : "The database already had data; nothing loaded";
 }

@@ -80,7 +80,7 @@ public static class PersonalizeImporter
             await merge;
         }
         progress?.Report((0.97, "committing"));
-        await Serving.ServingCache.NotifyAllAsync(connection, transaction, cancellationToken); // names, categories, users may have changed
+        await Data.ChangeFeed.NotifyAsync(connection, transaction, Data.ChangeChannels.Serving, Data.ChangeChannels.All, cancellationToken); // names, categories, users may have changed
         await transaction.CommitAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition("analyze customers, products, interactions", commandTimeout: 0, cancellationToken: cancellationToken));
         report.Finish(clock);

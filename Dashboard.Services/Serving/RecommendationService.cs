@@ -1,64 +1,28 @@
-using System.Diagnostics;
-using System.Text.Json;
 using Dapper;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Recs.Services.Engine;
-using Recs.Services.Training;
+using Recs.Services.Models;
 
 namespace Recs.Services.Serving;
 
-/// <summary>A request the API cannot answer as asked: 400 (bad input) or 404 (an unknown item), with a message.</summary>
-public sealed class ServingException(int status, string message) : Exception(message)
-{
-    public int Status { get; } = status;
-
-    public static ServingException BadRequest(string message) => new(400, message);
-
-    public static ServingException NotFound(string message) => new(404, message);
-}
-
-/// <summary>One recommended or ranked item. Source says where it came from: the model's cache, fold-in, or popularity.</summary>
-public sealed record RecommendedItem(string ItemId, double? Score, string? Name, string? Category, string Source);
-
-/// <summary>Recommendations for a user; Fallback is true when they are popularity picks, not the model's.</summary>
-public sealed record UserRecommendations(string UserId, string? ModelVersion, bool Fallback, string? FallbackReason, DateTime? UpdatedAt, IReadOnlyList<RecommendedItem> Items);
-
-public sealed record SimilarItems(string ItemId, string? ModelVersion, DateTime? UpdatedAt, IReadOnlyList<RecommendedItem> Items);
-
-public sealed record RankedItems(string UserId, string? ModelVersion, bool Fallback, string? FallbackReason, IReadOnlyList<RecommendedItem> Items);
-
-/// <summary>One tracked event. SentAt defaults to now.</summary>
-public sealed record TrackedEvent(string ItemId, string EventType, float? EventValue = null, DateTime? SentAt = null, string? Properties = null);
-
-/// <summary>What tracking did: events stored, and whether the user's cached recommendations were refreshed by fold-in.</summary>
-public sealed record TrackResult(string UserId, int Stored, int AlreadyStored, bool Refreshed, string? ModelVersion, string? NotRefreshedReason, double Milliseconds);
-
 /// <summary>
-/// Answers the REST and AWS-compatible APIs from the cache tables, with popularity as the fallback for users the cache
-/// does not know, and records events: each tracked event is stored and, when the champion is an ALS model, the user's
-/// vector is folded in against the champion's item factors and their cached row rewritten at once.
+/// Answers the REST and AWS-compatible APIs' reads from the cache tables (through the in-memory answer cache), with
+/// popularity as the fallback for users the cache does not know; ranks a given list with the champion's scores.
 /// </summary>
-public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegistry registry, IOptions<TrainingOptions> options,
-    TimeProvider time, ILogger<RecommendationService> logger, ServingCache cache)
+public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, ServingCache cache)
 {
     public const int MaxCount = 500;
     public const int MaxEvents = 10;
     public const int MaxRankItems = 500;
     public const int MaxIdLength = 256;
-    private static readonly TimeSpan ChampionCheckEvery = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan PopularityFor = TimeSpan.FromMinutes(5);
 
-    private readonly SemaphoreSlim _loading = new(1, 1);
-    private volatile ServingModel? _model;
-    private long _championCheckedAt;
     private Task<PopularItem[]>? _popular;
     private long _popularAt;
 
-    private sealed record ServingModel(string Version, ModelArtifact Artifact, Dictionary<long, int> UserIndex, Dictionary<long, int> ItemIndex);
-
-    private sealed record PopularItem(long Id, string ExternalId, string Name, string? Category, long Count);
+    /// <summary>A popular product, for users the model does not know.</summary>
+    public sealed record PopularItem(long Id, string ExternalId, string Name, string? Category, long Count);
 
     public static void CheckId(string? id, string what)
     {
@@ -164,7 +128,7 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
         if (unknown.Count > 0)
             throw ServingException.NotFound($"Unknown item{(unknown.Count > 1 ? "s" : "")}: {string.Join(", ", unknown.Take(10).Select(u => $"'{u}'"))}{(unknown.Count > 10 ? $" and {unknown.Count - 10} more" : "")}.");
 
-        var model = await ChampionAsync(cancellationToken);
+        var model = await models.ChampionAsync(cancellationToken);
         var candidates = itemIds.Distinct().Select(id => products[id]).ToList();
         var userDbId = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("select id from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
         float[]? scores = null;
@@ -177,192 +141,39 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelRegi
                 .OrderByDescending(x => x.count).ThenBy(x => x.k)
                 .Select(x => new RecommendedItem(x.p.ExternalId, x.count, x.p.Name, x.p.Category, "popularity")).ToList();
             var reason = model is null ? "no champion model: ranked by popularity" : userDbId is null ? "unknown user: ranked by popularity" : "the champion cannot score this user: ranked by popularity";
-            return new RankedItems(userId, model?.Version, true, reason, ranked);
+            return new RankedItems(userId, model?.Version.Version, true, reason, ranked);
         }
         var result = candidates.Select((p, k) => (p, k, score: model!.ItemIndex.TryGetValue(p.Id, out var i) ? scores[i] : (float?)null))
             .OrderByDescending(x => x.score ?? float.NegativeInfinity).ThenBy(x => x.k)
             .Select(x => new RecommendedItem(x.p.ExternalId, x.score is { } s ? Math.Round(s, 6) : null, x.p.Name, x.p.Category, "model")).ToList();
-        return new RankedItems(userId, model!.Version, false, null, result);
+        return new RankedItems(userId, model!.Version.Version, false, null, result);
     }
 
     /// <summary>
-    /// Stores events (an event already stored, same user, item, type and time, is not stored twice: clients retry) and
-    /// refreshes the user's cached recommendations by fold-in when the champion is an ALS model.
+    /// Scores of every model item for a user: from their current history where the model can (so a user who arrived
+    /// after training is ranked too), else their trained row; null when neither applies.
     /// </summary>
-    public async Task<TrackResult> TrackAsync(string userId, IReadOnlyList<TrackedEvent> events, string? sessionId = null, CancellationToken cancellationToken = default)
+    private async Task<float[]?> UserScoresAsync(NpgsqlConnection connection, LoadedModel model, long user, CancellationToken cancellationToken)
     {
-        var clock = Stopwatch.StartNew();
-        CheckId(userId, "userId");
-        if (events.Count is 0 or > MaxEvents)
-            throw ServingException.BadRequest($"Send between 1 and {MaxEvents} events at a time, not {events.Count}.");
-        foreach (var e in events)
+        if (!model.Recipe.Personal)
+            return null;
+        var scores = new float[model.Model.Items];
+        if (model.Model is IHistoryScorer scorer)
         {
-            CheckId(e.ItemId, "each event's itemId");
-            CheckId(e.EventType, "each event's eventType");
-            if (e.EventValue is { } v && !float.IsFinite(v))
-                throw ServingException.BadRequest("eventValue must be a finite number.");
-            if (e.SentAt is { } at && (at.Year < 1970 || at > time.GetUtcNow().UtcDateTime.AddDays(1)))
-                throw ServingException.BadRequest($"sentAt {at:u} is not a plausible event time.");
-        }
-        if (sessionId is not null && sessionId.Length > MaxIdLength)
-            throw ServingException.BadRequest($"sessionId is longer than {MaxIdLength} characters.");
-
-        var now = time.GetUtcNow().UtcDateTime;
-        var model = await ChampionAsync(cancellationToken);
-        string? notRefreshed = model is null ? "there is no champion model yet"
-            : model.Artifact.Model is not AlsRecommender ? $"the champion ({model.Artifact.Model.Recipe}) is not an ALS model; the cache refreshes at the next batch"
-            : null;
-
-        // One round trip stores the events (creating the user if new) and reads the user's history back; the refreshed
-        // cache row then commits with them: a reader never sees the events without the recommendations they lead to.
-        // Every hop to the database costs about a millisecond on an idle machine, so the call makes three.
-        const string store = """
-            with created as (insert into customers (external_id) values (@userId) on conflict (external_id) do nothing returning id),
-            u as (select id from created union all select id from customers where external_id = @userId limit 1),
-            x as (select * from unnest(@items::text[], @types::text[], @values::real[], @ats::timestamptz[], @attributes::text[]) as x(item_ext, type, value, at, attributes)),
-            known as (select x.*, p.id as item_id from x join products p on p.external_id = x.item_ext),
-            e as (
-                insert into interactions (user_id, item_id, event_type, event_value, occurred_at, attributes)
-                select u.id, k.item_id, k.type, k.value, k.at, k.attributes::jsonb from u cross join known k
-                where not exists (select 1 from interactions i where i.user_id = u.id and i.occurred_at = k.at and i.item_id = k.item_id and i.event_type = k.type)
-                returning 1)
-            select (select id from u) as UserId, (select count(*) from e)::int as Stored,
-                   array(select distinct item_ext from x where item_ext not in (select item_ext from known)) as Unknown;
-            select i.item_id, i.event_type, count(*)::int from interactions i where i.user_id = (select id from customers where external_id = @userId) group by 1, 2;
-            select pg_notify(@channel, @notice);
-            """;
-        var parameters = new
-        {
-            userId,
-            // The user's answers change (a refreshed row, or a user who now exists): every instance drops them at commit.
-            channel = ServingCache.Channel,
-            notice = ServingCache.UserNotice(userId),
-            items = events.Select(e => e.ItemId).ToArray(),
-            types = events.Select(e => e.EventType).ToArray(),
-            values = events.Select(e => e.EventValue).ToArray(),
-            ats = events.Select(e => DateTime.SpecifyKind(e.SentAt ?? now, DateTimeKind.Utc)).ToArray(),
-            attributes = events.Select(e => sessionId is null && e.Properties is null ? null
-                : JsonSerializer.Serialize(new Dictionary<string, string?> { ["session_id"] = sessionId, ["properties"] = e.Properties }.Where(kv => kv.Value is not null).ToDictionary())).ToArray(),
-        };
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        int stored;
-        using (var results = await connection.QueryMultipleAsync(new CommandDefinition(store, parameters, transaction, cancellationToken: cancellationToken)))
-        {
-            var outcome = await results.ReadSingleAsync<(long UserId, int Stored, string[] Unknown)>();
-            var history = (await results.ReadAsync<(long Item, string Type, int Count)>()).ToList();
-            await results.ReadAsync<dynamic>(); // the pg_notify, read so the connection is free for the refresh
-            if (outcome.Unknown.Length > 0)
-                throw ServingException.NotFound($"Unknown item{(outcome.Unknown.Length > 1 ? "s" : "")}: {string.Join(", ", outcome.Unknown.Select(u => $"'{u}'"))}. Import the catalogue first; no event was stored.");
-            stored = outcome.Stored;
-            if (notRefreshed is null)
-                await RefreshUserAsync(connection, transaction, model!, outcome.UserId, Weighted(model!, history), cancellationToken);
-        }
-        await transaction.CommitAsync(cancellationToken);
-        cache.Invalidate(ServingCache.UserKey(userId));
-        return new TrackResult(userId, stored, events.Count - stored, notRefreshed is null, model?.Version, notRefreshed, clock.Elapsed.TotalMilliseconds);
-    }
-
-    /// <summary>Folds the user in from their full history and rewrites their cached row.</summary>
-    private async Task RefreshUserAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ServingModel model, long user, (int[] Items, float[] Weights) history, CancellationToken cancellationToken)
-    {
-        var (items, weights) = history;
-        var als = (AlsRecommender)model.Artifact.Model;
-        var vector = als.FoldIn(items, weights);
-        var scores = new float[als.Items];
-        als.Score(vector, scores);
-        if (als.ExcludeSeen)
-        {
-            foreach (var i in items)
-                scores[i] = float.NegativeInfinity;
-        }
-        var topN = options.Value.TopN;
-        var top = new int[topN];
-        var topScores = new float[topN];
-        var n = TopK.Select(scores, top, topScores);
-        var json = BatchInference.ToJson(top.AsSpan(0, n), topScores.AsSpan(0, n), model.Artifact.ItemIds);
-        await connection.ExecuteAsync(new CommandDefinition("""
-            insert into offline_user_recommendations (user_id, recommendations, model_version, updated_at)
-            values (@user, @json::jsonb, @version, @now)
-            on conflict (user_id) do update set recommendations = excluded.recommendations, model_version = excluded.model_version, updated_at = excluded.updated_at
-            """, new { user, json, version = model.Version, now = time.GetUtcNow().UtcDateTime }, transaction, cancellationToken: cancellationToken));
-    }
-
-    /// <summary>The user's items (model indices) with their event weights; items the model does not know are left out.</summary>
-    private async Task<(int[] Items, float[] Weights)> HistoryAsync(NpgsqlConnection connection, ServingModel model, long user, CancellationToken cancellationToken) =>
-        Weighted(model, await connection.QueryAsync<(long Item, string Type, int Count)>(new CommandDefinition(
-            "select item_id, event_type, count(*)::int from interactions where user_id = @user group by 1, 2", new { user }, cancellationToken: cancellationToken)));
-
-    /// <summary>Each (item, event type) of the history weighs its type's weight times how often it happened (as training sums repeats).</summary>
-    private (int[] Items, float[] Weights) Weighted(ServingModel model, IEnumerable<(long Item, string Type, int Count)> rows)
-    {
-        var eventWeights = options.Value.EventWeights;
-        var items = new List<int>();
-        var weights = new List<float>();
-        foreach (var (item, type, count) in rows)
-        {
-            if (model.ItemIndex.TryGetValue(item, out var i) && eventWeights.TryGetValue(type, out var w) && w > 0)
-            {
-                items.Add(i);
-                weights.Add(w * count);
-            }
-        }
-        return (items.ToArray(), weights.ToArray());
-    }
-
-    /// <summary>Scores of every model item for a user: their trained row, or a fold-in of their history for ALS; null when neither applies.</summary>
-    private async Task<float[]?> UserScoresAsync(NpgsqlConnection connection, ServingModel model, long user, CancellationToken cancellationToken)
-    {
-        var recommender = model.Artifact.Model;
-        var scores = new float[recommender.Items];
-        if (recommender is AlsRecommender als)
-        {
-            var (items, weights) = await HistoryAsync(connection, model, user, cancellationToken);
+            var (items, weights) = await UserHistory.ReadAsync(connection, model, user, options.Value.EventWeights, cancellationToken);
             if (items.Length == 0)
                 return null;
-            als.Score(als.FoldIn(items, weights), scores);
+            scorer.ScoreHistory(items, weights, scores);
             return scores;
         }
-        if (!model.UserIndex.TryGetValue(user, out var u) || recommender.Recipe == PopularityRecommender.Name)
+        if (!model.UserIndex.TryGetValue(user, out var u))
             return null;
-        recommender.Score(u, scores);
+        model.Model.Score(u, scores);
         return scores;
     }
 
-    /// <summary>The champion's artifact, reloaded when another version becomes champion (checked every two seconds at most).</summary>
-    private async Task<ServingModel?> ChampionAsync(CancellationToken cancellationToken)
-    {
-        var current = _model;
-        var now = Environment.TickCount64;
-        if (current is not null && now - Interlocked.Read(ref _championCheckedAt) < ChampionCheckEvery.TotalMilliseconds)
-            return current;
-        await _loading.WaitAsync(cancellationToken);
-        try
-        {
-            current = _model;
-            if (current is not null && Environment.TickCount64 - Interlocked.Read(ref _championCheckedAt) < ChampionCheckEvery.TotalMilliseconds)
-                return current;
-            var champion = await registry.ChampionAsync(cancellationToken);
-            Interlocked.Exchange(ref _championCheckedAt, Environment.TickCount64);
-            if (champion is null)
-                return _model = null;
-            if (current?.Version == champion.Version)
-                return current;
-            var artifact = await registry.LoadArtifactAsync(champion.Version, cancellationToken);
-            if (artifact is null)
-                return _model = null;
-            var users = new Dictionary<long, int>(artifact.UserIds.Length);
-            for (var u = 0; u < artifact.UserIds.Length; u++) users[artifact.UserIds[u]] = u;
-            var items = new Dictionary<long, int>(artifact.ItemIds.Length);
-            for (var i = 0; i < artifact.ItemIds.Length; i++) items[artifact.ItemIds[i]] = i;
-            logger.LogInformation("Serving model {Version} ({Recipe}) loaded for the API", champion.Version, champion.Recipe);
-            return _model = new ServingModel(champion.Version, artifact, users, items);
-        }
-        finally
-        {
-            _loading.Release();
-        }
-    }
+    /// <summary>The most popular products (see <see cref="LoadPopularAsync"/>), shared by the tracker's and the reads' fallbacks.</summary>
+    public Task<PopularItem[]> PopularProductsAsync(CancellationToken cancellationToken) => PopularAsync(cancellationToken);
 
     /// <summary>The 200 most-bought products of the last 90 days of data (positive-weight events), cached for five minutes.</summary>
     private Task<PopularItem[]> PopularAsync(CancellationToken cancellationToken)

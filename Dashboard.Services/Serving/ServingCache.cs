@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
-using Dapper;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
+using Recs.Services.Data;
 
 namespace Recs.Services.Serving;
 
@@ -31,24 +28,42 @@ public sealed class ApiOptions
 
 /// <summary>
 /// The API's answers (a user's recommendations, an item's neighbours) kept in memory, so a repeated read costs no
-/// database round trip. Every write that changes an answer notifies on the <see cref="Channel"/> channel in its own
-/// transaction (delivered at commit): the event tracker names the user, batch inference, imports and demo data say
-/// "all". A connection here listens and drops what changed, so every instance and the command line keep each other's
-/// caches right. The cache serves only while it is listening: when that connection is lost, it empties and stands
-/// aside until it listens again. An answer computed while an invalidation happened is not stored (version check).
+/// database round trip. Every write that changes an answer announces it on the change feed's serving channel in its
+/// own transaction (delivered at commit): the event tracker names the user, batch inference, imports and demo data say
+/// "all"; every instance and the command line keep each other's caches right that way. The cache serves only while the
+/// feed is listening: when that connection is lost it empties and stands aside until it listens again. An answer
+/// computed while an invalidation happened is not stored (version check).
 /// </summary>
-public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ApiOptions> options, TimeProvider time, ILogger<ServingCache> logger)
-    : BackgroundService
+public sealed class ServingCache : IDisposable
 {
-    public const string Channel = "recs_serving_cache";
-
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, (object Value, DateTimeOffset Until)>> _entries = new(StringComparer.Ordinal);
+    private readonly IOptions<ApiOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly ChangeFeed _feed;
+    private readonly IDisposable _subscription;
     private long _version;
     private int _count;
-    private volatile bool _listening;
 
-    /// <summary>True while answers are served from memory (listening, and not switched off).</summary>
-    public bool Enabled => _listening && options.Value.CacheSeconds > 0;
+    public ServingCache(ChangeFeed feed, IOptions<ApiOptions> options, TimeProvider time)
+    {
+        _feed = feed;
+        _options = options;
+        _time = time;
+        _subscription = feed.Subscribe(ChangeChannels.Serving, notice =>
+        {
+            if (notice == ChangeChannels.All)
+                InvalidateAll();
+            else
+                Invalidate(notice);
+        });
+        // Whatever changed while nobody listened is unknown: start over on both edges.
+        feed.ListeningChanged += OnListeningChanged;
+    }
+
+    private void OnListeningChanged(bool listening) => InvalidateAll();
+
+    /// <summary>True while answers are served from memory (the feed listens, and the cache is not switched off).</summary>
+    public bool Enabled => _feed.Listening && _options.Value.CacheSeconds > 0;
 
     /// <summary>Changes with every invalidation: an answer computed across a change is not kept.</summary>
     private long Version => Interlocked.Read(ref _version);
@@ -56,16 +71,16 @@ public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ApiOption
     /// <summary>The answer from memory, or computed by <paramref name="compute"/> and kept unless something changed meanwhile.</summary>
     public async Task<T> GetOrComputeAsync<T>(string owner, string variant, Func<Task<T>> compute) where T : class
     {
-        if (Enabled && _entries.TryGetValue(owner, out var variants) && variants.TryGetValue(variant, out var entry) && entry.Until >= time.GetUtcNow())
+        if (Enabled && _entries.TryGetValue(owner, out var variants) && variants.TryGetValue(variant, out var entry) && entry.Until >= _time.GetUtcNow())
             return (T)entry.Value;
         var versionBefore = Version;
         var answer = await compute();
         if (Enabled && Version == versionBefore)
         {
-            if (Interlocked.Increment(ref _count) > options.Value.CacheEntries)
+            if (Interlocked.Increment(ref _count) > _options.Value.CacheEntries)
                 InvalidateAll();
             _entries.GetOrAdd(owner, _ => new ConcurrentDictionary<string, (object, DateTimeOffset)>(StringComparer.Ordinal))[variant] =
-                (answer, time.GetUtcNow().AddSeconds(options.Value.CacheSeconds));
+                (answer, _time.GetUtcNow().AddSeconds(_options.Value.CacheSeconds));
         }
         return answer;
     }
@@ -87,63 +102,12 @@ public sealed class ServingCache(NpgsqlDataSource dataSource, IOptions<ApiOption
 
     public static string ItemKey(string itemId) => "item:" + itemId;
 
-    /// <summary>Tells every instance, at this transaction's commit, that every cached answer may be stale.</summary>
-    public static Task NotifyAllAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken = default) =>
-        connection.ExecuteAsync(new CommandDefinition("select pg_notify(@channel, 'all')", new { channel = Channel }, transaction, cancellationToken: cancellationToken));
+    /// <summary>The notice that says one user's answers are stale (for a pg_notify inside the writer's own statements).</summary>
+    public static string UserNotice(string userId) => ChangeFeed.Limit(UserKey(userId));
 
-    /// <summary>The payload that says one user's answers are stale (for a pg_notify inside the writer's own statements).</summary>
-    public static string UserNotice(string userId) => UserKey(userId) is { Length: <= 4000 } key ? key : "all"; // payloads are limited to 8000 bytes
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public void Dispose()
     {
-        if (options.Value.CacheSeconds == 0)
-            return;
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) =>
-                {
-                    if (e.Payload == "all")
-                        InvalidateAll();
-                    else
-                        Invalidate(e.Payload);
-                };
-                await connection.ExecuteAsync($"listen {Channel}");
-                InvalidateAll(); // whatever changed while nobody listened
-                _listening = true;
-                logger.LogDebug("Serving cache listening on {Channel}", Channel);
-                // A quiet connection is pinged every 10 s: one silently lost (a network partition) fails the ping within
-                // its command timeout, and the cache stands aside instead of missing other instances' notifications.
-                while (!stoppingToken.IsCancellationRequested)
-                {
-                    if (!await connection.WaitAsync(TimeSpan.FromSeconds(10), stoppingToken))
-                        await connection.ExecuteAsync(new CommandDefinition("select 1", commandTimeout: 10, cancellationToken: stoppingToken));
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException or System.IO.IOException)
-            {
-                if (_listening)
-                    logger.LogWarning("Serving cache stopped listening ({Message}); answers come from the database until it listens again", e.Message);
-            }
-            finally
-            {
-                _listening = false;
-                InvalidateAll();
-            }
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
+        _subscription.Dispose();
+        _feed.ListeningChanged -= OnListeningChanged;
     }
 }

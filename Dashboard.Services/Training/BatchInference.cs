@@ -1,14 +1,12 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text;
 using Dapper;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
-using Recs.Services.Analytics;
 using Recs.Services.Engine;
 using Recs.Services.Jobs;
+using Recs.Services.Models;
 
 namespace Recs.Services.Training;
 
@@ -23,43 +21,35 @@ public sealed record BatchResult(string Version, int Users, int Products, TimeSp
 /// under PostgreSQL's MVCC a reader sees the whole old cache until the commit and the whole new one after,
 /// never an empty, half-written or mixed one.
 /// </summary>
-public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry registry, JobService jobs,
-    IOptions<TrainingOptions> options, TimeProvider time, Audit.AuditLog audit, ILogger<BatchInference> logger, Serving.ServingCache cache)
+public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry registry, JobRunner runner,
+    IOptions<TrainingOptions> options, TimeProvider time, ILogger<BatchInference> logger, Data.ChangeFeed feed)
 {
-    public const string JobKind = "batch-inference";
     private const int Chunk = 4096;
 
     /// <summary>Runs as a job for the current champion; null when a batch job is already running.</summary>
-    public Task<BatchResult?> RunForChampionAsync(string requestedBy, CancellationToken cancellationToken = default) =>
-        audit.AuditAsync(requestedBy, Audit.AuditActions.Batch, "serving cache", null, () => RunForChampionAuditedAsync(requestedBy, cancellationToken),
-            r => r is null ? "skipped: a refresh was already running" : $"{r.Users:N0} users and {r.Products:N0} products from {r.Version} in {r.Elapsed.TotalSeconds:F1} s");
-
-    private async Task<BatchResult?> RunForChampionAuditedAsync(string requestedBy, CancellationToken cancellationToken)
+    public async Task<BatchResult?> RunForChampionAsync(string requestedBy, CancellationToken cancellationToken = default)
     {
         var champion = await registry.ChampionAsync(cancellationToken)
             ?? throw new InvalidOperationException("There is no champion model yet: train one and promote it first.");
-        var job = await jobs.TryStartAsync(JobKind, new { version = champion.Version }, requestedBy, cancellationToken);
-        if (job is null)
-            return null;
+        var definition = new JobDefinition(JobKinds.Batch, new { version = champion.Version }, requestedBy)
+        {
+            Audit = (Audit.AuditActions.Batch, "serving cache"),
+            Cancelled = "Cancelled; the previous cache is untouched",
+            Failed = "Batch inference failed; the previous cache is untouched",
+        };
         try
         {
-            var artifact = await registry.LoadArtifactAsync(champion.Version, cancellationToken)
-                ?? throw new InvalidOperationException($"Model {champion.Version} has no artifact.");
-            var result = await WriteAsync(artifact, champion.Version,
-                new InlineProgress<(double, string)>(p => _ = jobs.ReportAsync(job, p.Item1, p.Item2, CancellationToken.None)), cancellationToken);
-            await jobs.FinishAsync(job, JobStatus.Succeeded,
-                $"Cached {result.Users:N0} users and {result.Products:N0} products from {result.Version} in {result.Elapsed.TotalSeconds:F1} s", result);
-            return result;
+            return await runner.RunAsync(definition, async job =>
+            {
+                var artifact = await registry.LoadArtifactAsync(champion.Version, job.Cancellation)
+                    ?? throw new InvalidOperationException($"Model {champion.Version} has no artifact.");
+                return await WriteAsync(artifact, champion.Version, new InlineProgress<(double, string)>(p => job.Report(p.Item1, p.Item2)), job.Cancellation);
+            }, r => new JobOutcome($"Cached {r.Users:N0} users and {r.Products:N0} products from {r.Version} in {r.Elapsed.TotalSeconds:F1} s", r,
+                $"{r.Users:N0} users and {r.Products:N0} products from {r.Version} in {r.Elapsed.TotalSeconds:F1} s"), cancellationToken);
         }
-        catch (OperationCanceledException)
+        catch (JobAlreadyRunningException)
         {
-            await jobs.FinishAsync(job, JobStatus.Cancelled, "Cancelled; the previous cache is untouched");
-            throw;
-        }
-        catch (Exception e)
-        {
-            await jobs.FinishAsync(job, JobStatus.Failed, "Batch inference failed; the previous cache is untouched", error: e.Message);
-            throw;
+            return null;
         }
     }
 
@@ -94,7 +84,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
                         Parallel.For(0, block.Length, () => (Items: new int[topN], Scores: new float[topN]), (k, _, b) =>
                         {
                             var n = model.Recommend(block[k], seen.RowColumns(block[k]), b.Items, b.Scores);
-                            json[k] = ToJson(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
+                            json[k] = RecommendationJson.Write(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
                             return b;
                         }, _ => { });
                     for (var k = 0; k < block.Length; k++)
@@ -111,9 +101,9 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             }
             progress?.Report((0.8, "aggregating match rates by region"));
             await AggregateRegionsAsync(connection, transaction, version, cancellationToken);
-            await Serving.ServingCache.NotifyAllAsync(connection, transaction, cancellationToken);
+            await Data.ChangeFeed.NotifyAsync(connection, transaction, Data.ChangeChannels.Serving, Data.ChangeChannels.All, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
-            cache.InvalidateAll();
+            feed.Raise(Data.ChangeChannels.Serving, Data.ChangeChannels.All);
             logger.LogInformation("Cached recommendations for {Users} users from {Version}", users.Length, version);
         }
 
@@ -132,7 +122,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
                     Parallel.For(0, count, () => (Items: new int[topN], Scores: new float[topN]), (k, _, b) =>
                     {
                         var n = model.SimilarItems(start + k, b.Items, b.Scores);
-                        json[k] = ToJson(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
+                        json[k] = RecommendationJson.Write(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
                         return b;
                     }, _ => { });
                     for (var k = 0; k < count; k++)
@@ -147,9 +137,9 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
                 }
                 await writer.CompleteAsync(cancellationToken);
             }
-            await Serving.ServingCache.NotifyAllAsync(connection, transaction, cancellationToken);
+            await Data.ChangeFeed.NotifyAsync(connection, transaction, Data.ChangeChannels.Serving, Data.ChangeChannels.All, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
-            cache.InvalidateAll();
+            feed.Raise(Data.ChangeChannels.Serving, Data.ChangeChannels.All);
         }
         var result = new BatchResult(version, users.Length, items, clock.Elapsed);
         logger.LogInformation("Batch inference of {Version}: {Users} users, {Items} products in {Seconds:F1} s", version, result.Users, items, clock.Elapsed.TotalSeconds);
@@ -167,7 +157,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             var scores = users.Select(_ => new float[topN]).ToArray();
             var counts = scorer.TopK(users, excludeSeen ? u => SeenRow(seen, u) : null, topN, items, scores);
             for (var k = 0; k < users.Length; k++)
-                json[s * slice + k] = ToJson(items[k].AsSpan(0, counts[k]), scores[k].AsSpan(0, counts[k]), itemIds);
+                json[s * slice + k] = RecommendationJson.Write(items[k].AsSpan(0, counts[k]), scores[k].AsSpan(0, counts[k]), itemIds);
         });
     }
 
@@ -205,7 +195,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             where n <= @size;
             """;
         await connection.ExecuteAsync(new CommandDefinition(sql,
-            new { version, seed = MatchRateService.DefaultSampleSeed.ToString(System.Globalization.CultureInfo.InvariantCulture), size = MatchRateService.DefaultSampleSize },
+            new { version, seed = RegionSample.DefaultSeed.ToString(System.Globalization.CultureInfo.InvariantCulture), size = RegionSample.DefaultSize },
             transaction, commandTimeout: 0, cancellationToken: cancellationToken));
     }
 
@@ -233,17 +223,5 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             }
         }
         return CsrMatrix.FromTriples(artifact.UserIds.Length, artifact.ItemIds.Length, users.ToArray(), items.ToArray(), Enumerable.Repeat(1f, users.Count).ToArray());
-    }
-
-    /// <summary>[{"product_id": 12, "score": 0.93}, ...] with database product ids.</summary>
-    public static string ToJson(ReadOnlySpan<int> items, ReadOnlySpan<float> scores, long[] itemIds)
-    {
-        var json = new StringBuilder(items.Length * 40 + 2).Append('[');
-        for (var k = 0; k < items.Length; k++)
-        {
-            if (k > 0) json.Append(',');
-            json.Append(CultureInfo.InvariantCulture, $"{{\"product_id\":{itemIds[items[k]]},\"score\":{Math.Round(scores[k], 6).ToString("R", CultureInfo.InvariantCulture)}}}");
-        }
-        return json.Append(']').ToString();
     }
 }

@@ -1,18 +1,17 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Recs.Services.Engine;
 using Recs.Services.Jobs;
+using Recs.Services.Models;
 
 namespace Recs.Services.Training;
 
-/// <summary>What to train: recipe, hyperparameters, evaluation split, data window, and whether to promote a winner.</summary>
+/// <summary>What to train: recipe (or auto), hyperparameters, evaluation split, data window, and whether to promote a winner.</summary>
 public sealed record TrainingRequest
 {
-    public string Recipe { get; init; } = AlsRecommender.Name;
+    public string Recipe { get; init; } = RecipeCatalog.Auto;
     public IReadOnlyDictionary<string, string> Hyperparameters { get; init; } = new Dictionary<string, string>();
     public string Split { get; init; } = Splits.Temporal;
     public double TestRatio { get; init; } = 0.2;
@@ -26,7 +25,7 @@ public sealed record TrainingRequest
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
     public void Validate()
     {
-        _ = Recipes.Create(Recipe, Hyperparameters, ExcludeSeen);
+        _ = RecipeCatalog.Get(Recipe).Resolve(Hyperparameters);
         if (!Splits.All.Contains(Split))
             throw new ArgumentException($"Split must be one of {string.Join(", ", Splits.All)}, not '{Split}'.");
         if (TestRatio is <= 0 or >= 1)
@@ -39,166 +38,188 @@ public sealed record TrainingRequest
 /// <summary>The result of a training run.</summary>
 public sealed record TrainingOutcome(ModelVersion Version, bool Promoted, string PromotionReason, BatchResult? Batch);
 
-/// <summary>Thrown when a training job is already running somewhere (this or another instance).</summary>
-public sealed class JobAlreadyRunningException(string kind) : Exception($"A {kind} job is already running; wait for it to finish or cancel it.");
-
 /// <summary>
-/// The training job: load → split → fit and evaluate (with the popularity baseline on the same split) →
-/// refit on all the data for serving → register the version → promote it if it beats the champion's NDCG@10
-/// on the same split → batch-infer. One at a time across every instance (the jobs table's unique index).
+/// The training job: load → split → (auto: search recipes and hyperparameters on validation data) → fit and evaluate,
+/// with the popularity baseline on the same split → refit on all the data for serving → register the version →
+/// promote it if it beats the champion's NDCG@10 on the same split → batch-infer. One at a time across every instance.
 /// </summary>
 public sealed class TrainingService(
-    NpgsqlDataSource dataSource, JobService jobs, ModelRegistry registry, BatchInference batch,
+    NpgsqlDataSource dataSource, JobRunner runner, ModelRegistry registry, BatchInference batch,
     IOptions<TrainingOptions> options, Audit.AuditLog audit, ILogger<TrainingService> logger)
 {
-    public const string JobKind = "training";
-    private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
-
     /// <summary>Starts a training job in the background and returns it; throws <see cref="JobAlreadyRunningException"/> if one runs.</summary>
-    public async Task<JobRecord> StartAsync(TrainingRequest request, CancellationToken cancellationToken = default)
+    public Task<JobRecord> StartAsync(TrainingRequest request, CancellationToken cancellationToken = default)
     {
         request.Validate();
-        var job = await jobs.TryStartAsync(JobKind, request, request.RequestedBy, cancellationToken) ?? throw new JobAlreadyRunningException(JobKind);
-        var cts = new CancellationTokenSource();
-        _running[job.Id] = cts;
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await AuditedRunAsync(request, job, cts.Token);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                logger.LogWarning("Training job {Id} ended: {Message}", job.Id, e.Message);
-            }
-            finally
-            {
-                _running.TryRemove(job.Id, out _);
-                cts.Dispose();
-            }
-        }, CancellationToken.None);
-        return job;
+        return runner.StartAsync(Definition(request), job => RunAsync(request, job), Outcome, cancellationToken);
+    }
+
+    /// <summary>Runs a whole training job in the caller (the CLI).</summary>
+    public Task<TrainingOutcome> RunNowAsync(TrainingRequest request, CancellationToken cancellationToken = default)
+    {
+        request.Validate();
+        return runner.RunAsync(Definition(request), job => RunAsync(request, job), Outcome, cancellationToken);
     }
 
     /// <summary>Cancels a job running in this process, recording who asked; false when it is not running here.</summary>
     public async Task<bool> CancelAsync(long jobId, string requestedBy)
     {
-        var cancelled = Cancel(jobId);
+        var cancelled = runner.Cancel(jobId);
         await audit.RecordAsync(requestedBy, Audit.AuditActions.Cancel, $"training job {jobId}", new { job = jobId },
             cancelled ? "succeeded: cancellation requested" : "failed: the job is not running in this process");
         return cancelled;
     }
 
-    /// <summary>Requests cancellation of a job running in this process; false when it is not running here.</summary>
-    public bool Cancel(long jobId)
+    private static JobDefinition Definition(TrainingRequest request) => new(JobKinds.Training, request, request.RequestedBy)
     {
-        if (!_running.TryGetValue(jobId, out var cts))
-            return false;
-        cts.Cancel();
-        return true;
-    }
+        Audit = (Audit.AuditActions.Train, request.Recipe),
+        Cancelled = "Cancelled; the serving cache is untouched",
+        Failed = "Training failed; the serving cache is untouched",
+    };
 
-    /// <summary>Runs a whole training job in the caller (the CLI), starting the job record itself.</summary>
-    public async Task<TrainingOutcome> RunNowAsync(TrainingRequest request, CancellationToken cancellationToken = default)
+    private static JobOutcome Outcome(TrainingOutcome o) => new(
+        $"{o.Version.Version} ({o.Version.Recipe}) trained in {(o.Version.DurationMs ?? 0) / 1000.0:F1} s; NDCG@10 {o.Version.Metric("ndcg@10"):F4} vs popularity {o.Version.BaselineMetric("ndcg@10"):F4}" +
+        (o.Promoted ? "; promoted to champion" : ""),
+        new { version = o.Version.Version, promoted = o.Promoted, reason = o.PromotionReason },
+        $"version {o.Version.Version}{(o.Promoted ? ", promoted" : "")} ({o.PromotionReason})");
+
+    /// <summary>Where each phase of a run sits on the job's progress bar.</summary>
+    private static (double From, double To) Span(ExperimentPhase phase) => phase switch
     {
-        request.Validate();
-        var job = await jobs.TryStartAsync(JobKind, request, request.RequestedBy, cancellationToken) ?? throw new JobAlreadyRunningException(JobKind);
-        return await AuditedRunAsync(request, job, cancellationToken);
-    }
+        ExperimentPhase.Searching or ExperimentPhase.ChoosingEpochs => (0.05, 0.55),
+        ExperimentPhase.Training => (0.55, 0.7),
+        _ => (0.7, 0.75),
+    };
 
-    private Task<TrainingOutcome> AuditedRunAsync(TrainingRequest request, JobRecord job, CancellationToken cancellationToken) =>
-        audit.AuditAsync(request.RequestedBy, Audit.AuditActions.Train, request.Recipe, request, () => RunAsync(request, job, cancellationToken),
-            o => $"version {o.Version.Version}{(o.Promoted ? ", promoted" : "")} ({o.PromotionReason})");
-
-    private async Task<TrainingOutcome> RunAsync(TrainingRequest request, JobRecord job, CancellationToken cancellationToken)
+    private static string Describe(ExperimentPhase phase) => phase switch
     {
+        ExperimentPhase.Searching => "auto: trying recipes on validation data",
+        ExperimentPhase.ChoosingEpochs => "choosing the epoch on validation data",
+        ExperimentPhase.Training => "training",
+        _ => "evaluating on the test period",
+    };
+
+    private async Task<TrainingOutcome> RunAsync(TrainingRequest request, JobContext job)
+    {
+        var cancellationToken = job.Cancellation;
         var clock = Stopwatch.StartNew();
         ModelVersion? version = null;
         try
         {
-            await Report(0.01, "reading interactions");
+            await job.ReportAsync(0.01, "reading interactions");
             var data = await TrainingDataLoader.LoadAsync(dataSource, options.Value.EventWeights, request.From, request.To, cancellationToken);
             if (data.Interactions.Count == 0)
                 throw new InvalidOperationException("There are no interactions to train on in that window.");
-            await jobs.LogAsync(job, $"{data.Interactions.Count:N0} interactions, {data.Interactions.Users:N0} users, {data.Interactions.Items:N0} items", cancellationToken);
+            await job.LogAsync($"{data.Interactions.Count:N0} interactions, {data.Interactions.Users:N0} users, {data.Interactions.Items:N0} items");
 
-            var model = Recipes.Create(request.Recipe, request.Hyperparameters, request.ExcludeSeen);
-            var hyperparameters = Recipes.Defaults(request.Recipe).ToDictionary(d => d.Key, d => request.Hyperparameters.GetValueOrDefault(d.Key, d.Value));
-            version = await registry.BeginAsync(request.Recipe, hyperparameters, request.Seed, data.Fingerprint(null), cancellationToken);
-            await jobs.LogAsync(job, $"registered version {version.Version} ({request.Recipe})", cancellationToken);
-
-            var epochs = hyperparameters.GetValueOrDefault("iterations") ?? hyperparameters.GetValueOrDefault("epochs");
+            var requested = RecipeCatalog.Get(request.Recipe);
             var spec = new ExperimentSpec
             {
-                Recipe = request.Recipe, Hyperparameters = request.Hyperparameters, Split = request.Split, TestRatio = request.TestRatio,
+                Recipe = requested, Hyperparameters = request.Hyperparameters, Split = request.Split, TestRatio = request.TestRatio,
                 Seed = request.Seed, ExcludeSeen = request.ExcludeSeen,
             };
-            var progress = new InlineProgress<(string Phase, EpochRecord? Epoch)>(p =>
+            int? epochs = null, trials = null;
+            if (request.Recipe == RecipeCatalog.Auto)
             {
-                var (from, to) = p.Phase.StartsWith("choosing", StringComparison.Ordinal) ? (0.05, 0.45) : p.Phase == "training" ? (0.45, 0.7) : (0.7, 0.75);
-                var fraction = p.Epoch is { } e && epochs is not null ? from + (to - from) * Math.Min(1, e.Epoch / double.Parse(epochs, CultureInfo.InvariantCulture)) : from;
-                var message = p.Epoch is { } ep
-                    ? $"{p.Phase}: iteration {ep.Epoch} of {epochs}, loss {ep.TrainLoss:G4}{(ep.ValidationNdcg is { } v ? $", validation NDCG@10 {v:F4}" : "")}"
-                    : p.Phase;
-                _ = Report(fraction, message);
+                var settings = requested.Resolve(request.Hyperparameters);
+                var shape = new DataShape(data.Interactions.Users, data.Interactions.Items, data.Interactions.Count);
+                var (candidates, leftOut) = RecipeCatalog.AutoCandidates(shape);
+                trials = (int)settings["trials"];
+                spec = spec with
+                {
+                    Recipe = candidates.Count > 0 ? candidates[0] : RecipeCatalog.All[0],
+                    Hyperparameters = new Dictionary<string, string>(),
+                    Search = new AutoSearchSpec
+                    {
+                        Candidates = candidates, Trials = trials.Value, BudgetSeconds = settings["budget-seconds"], Parallel = (int)settings["parallel"], LeftOut = leftOut,
+                    },
+                };
+                await job.LogAsync($"auto: {trials} trials over {string.Join(", ", candidates.Select(c => c.Name))}" +
+                    (leftOut.Count > 0 ? $"; left out {string.Join("; ", leftOut.Select(l => $"{l.Key} ({l.Value})"))}" : ""));
+            }
+            else if (requested.EpochParameter is { } epochParameter)
+            {
+                epochs = (int)requested.Resolve(request.Hyperparameters)[epochParameter];
+            }
+
+            version = await registry.BeginAsync(request.Recipe, requested.Complete(request.Hyperparameters), request.Seed, data.Fingerprint(null), cancellationToken);
+            await job.LogAsync($"registered version {version.Version} ({request.Recipe})");
+
+            var progress = new InlineProgress<ExperimentProgress>(p =>
+            {
+                var (from, to) = Span(p.Phase);
+                var fraction = p switch
+                {
+                    { Trial: { } t } when trials is { } n => from + (to - from) * Math.Min(1, t.Number / (double)n),
+                    { Epoch: { } e } when epochs is { } n => from + (to - from) * Math.Min(1, e.Epoch / (double)n),
+                    _ => from,
+                };
+                var message = p switch
+                {
+                    { Trial: { } t } => $"{Describe(p.Phase)}: trial {t.Number} of {trials}, {t.Recipe} " +
+                        (t.Error is null ? $"validation NDCG@10 {t.ValidationNdcg:F4}" : $"refused: {t.Error}"),
+                    { Epoch: { } e } => $"{Describe(p.Phase)}: iteration {e.Epoch}{(epochs is { } n ? $" of {n}" : "")}, loss {e.TrainLoss:G4}" +
+                        (e.ValidationNdcg is { } v ? $", validation NDCG@10 {v:F4}" : ""),
+                    _ => Describe(p.Phase),
+                };
+                job.Report(fraction, message);
+                if (p.Trial is { } trial)
+                    _ = job.LogAsync($"trial {trial.Number}: {trial.Recipe} {string.Join(" ", trial.Hyperparameters.Select(h => $"{h.Key}={h.Value}"))} → " +
+                        (trial.Error is null ? $"{trial.ValidationNdcg:F4} in {trial.Seconds:F1} s" : trial.Error));
             });
             var result = await Task.Run(() => Experiment.Run(data.Interactions, spec, data.ItemCategory, data.Groups, progress, cancellationToken), cancellationToken);
-            await jobs.LogAsync(job, $"NDCG@10 {result.Metrics.Metrics["ndcg@10"]:F4} vs popularity {result.Baseline.Metrics["ndcg@10"]:F4} on {result.Metrics.TestUsers:N0} test users", cancellationToken);
+            await job.LogAsync($"{result.Recipe.Name}: NDCG@10 {result.Metrics.Metrics["ndcg@10"]:F4} vs popularity {result.Baseline.Metrics["ndcg@10"]:F4} on {result.Metrics.TestUsers:N0} test users");
 
-            // The evaluated model saw only the training part; the served one sees everything, for the chosen number of epochs.
-            await Report(0.75, "training the serving model on all the data");
-            var servingHyper = new Dictionary<string, string>(request.Hyperparameters);
-            if (result.BestEpoch is { } best)
-                servingHyper[model is AlsRecommender ? "iterations" : "epochs"] = best.ToString(CultureInfo.InvariantCulture);
-            var serving = Recipes.Create(request.Recipe, servingHyper, request.ExcludeSeen);
+            // The evaluated model saw only the training part; the served one sees everything, with the same hyperparameters
+            // (for iterative recipes the epoch count chosen on validation).
+            await job.ReportAsync(0.75, $"training the serving model ({result.Recipe.Name}) on all the data");
+            var serving = result.Recipe.Create(result.Hyperparameters, request.ExcludeSeen);
             await Task.Run(() => serving.Fit(serving.Prepare(data.Interactions).ToMatrix(), new FitOptions { Seed = request.Seed, Cancellation = cancellationToken }), cancellationToken);
-            var artifact = new ModelArtifact(serving, data.UserIds, data.ItemIds).ToBytes(servingHyper);
+            var artifact = new ModelArtifact(serving, data.UserIds, data.ItemIds).ToBytes(result.Hyperparameters);
 
-            await Report(0.9, "registering the version");
+            await job.ReportAsync(0.9, "registering the version");
             var history = result.History.Select(h => new
             {
                 epoch = h.Epoch, train_loss = h.TrainLoss, validation_loss = h.ValidationLoss, validation_ndcg_at_10 = h.ValidationNdcg, seconds = h.Seconds,
                 best = h.Epoch == result.BestEpoch,
             });
-            var fingerprint = data.Fingerprint(result.Split);
-            version = await registry.CompleteAsync(version.Id,
+            version = await registry.CompleteAsync(version.Id, result.Recipe.Name, result.Hyperparameters,
                 new Dictionary<string, object>(result.Metrics.Metrics.ToDictionary(m => m.Key, m => (object)m.Value)) { ["test_users"] = result.Metrics.TestUsers, ["groups"] = result.Metrics.GroupNdcg },
-                result.Baseline.Metrics, history, fingerprint, clock.Elapsed, artifact);
+                result.Baseline.Metrics, history, data.Fingerprint(result.Split), result.Search is { } s ? SearchRecord(s) : null, clock.Elapsed, artifact);
 
             var (promote, reason) = request.AutoPromote ? await ShouldPromoteAsync(version, cancellationToken) : (false, "auto-promote is off");
-            await jobs.LogAsync(job, promote ? $"promoting {version.Version}: {reason}" : $"{version.Version} stays a challenger: {reason}", cancellationToken);
+            await job.LogAsync(promote ? $"promoting {version.Version}: {reason}" : $"{version.Version} stays a challenger: {reason}");
             BatchResult? batchResult = null;
             if (promote)
             {
                 version = await registry.PromoteAsync(version.Version, cancellationToken);
-                await Report(0.92, "refreshing the serving cache");
+                await job.ReportAsync(0.92, "refreshing the serving cache");
                 batchResult = await batch.WriteAsync(ModelArtifact.FromBytes(artifact), version.Version,
-                    new InlineProgress<(double, string)>(p => _ = Report(0.92 + 0.08 * p.Item1, p.Item2)), cancellationToken);
+                    new InlineProgress<(double, string)>(p => job.Report(0.92 + 0.08 * p.Item1, p.Item2)), cancellationToken);
             }
-            var outcome = new TrainingOutcome(version, promote, reason, batchResult);
-            await jobs.FinishAsync(job, JobStatus.Succeeded,
-                $"{version.Version} ({request.Recipe}) trained in {clock.Elapsed.TotalSeconds:F1} s; NDCG@10 {version.Metric("ndcg@10"):F4} vs popularity {version.BaselineMetric("ndcg@10"):F4}" +
-                (promote ? "; promoted to champion" : ""),
-                new { version = version.Version, promoted = promote, reason });
-            return outcome;
+            return new TrainingOutcome(version, promote, reason, batchResult);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (version is not null)
         {
-            if (version is not null)
-                await registry.FailAsync(version.Id, "cancelled");
-            await jobs.FinishAsync(job, JobStatus.Cancelled, "Cancelled; the serving cache is untouched");
+            await registry.FailAsync(version.Id, e is OperationCanceledException ? "cancelled" : e.Message);
             throw;
         }
-        catch (Exception e)
-        {
-            if (version is not null)
-                await registry.FailAsync(version.Id, e.Message);
-            await jobs.FinishAsync(job, JobStatus.Failed, "Training failed; the serving cache is untouched", error: e.Message);
-            throw;
-        }
-
-        Task Report(double fraction, string message) => jobs.ReportAsync(job, fraction, message, CancellationToken.None);
     }
+
+    /// <summary>auto's search as the registry keeps it: the trials in order, what was left out, whether the budget ended it.</summary>
+    public static object SearchRecord(AutoSearchResult search) => new
+    {
+        chosen = search.Winner.Name,
+        hyperparameters = search.Hyperparameters,
+        budget_reached = search.BudgetReached,
+        left_out = search.LeftOut,
+        trials = search.Trials.Select(t => new
+        {
+            trial = t.Number, recipe = t.Recipe, hyperparameters = t.Hyperparameters,
+            validation_ndcg_at_10 = double.IsNaN(t.ValidationNdcg) ? (double?)null : Math.Round(t.ValidationNdcg, 6),
+            best_epoch = t.BestEpoch, seconds = Math.Round(t.Seconds, 2), error = t.Error,
+        }),
+    };
 
     /// <summary>Promotes a version by hand (page or CLI) and refreshes the serving cache from it.</summary>
     public Task<(ModelVersion Version, BatchResult? Batch)> PromoteAsync(string version, string requestedBy, CancellationToken cancellationToken = default) =>
@@ -219,27 +240,12 @@ public sealed class TrainingService(
         var champion = await registry.ChampionAsync(cancellationToken);
         if (champion is null)
             return (true, "there is no champion yet");
-        if (!Comparable(champion.DataFingerprint, candidate.DataFingerprint))
+        if (!champion.ComparableWith(candidate))
             return (false, $"champion {champion.Version} was evaluated on another split or data window, so the figures are not comparable");
         var mine = candidate.Metric("ndcg@10") ?? 0;
         var theirs = champion.Metric("ndcg@10") ?? 0;
         return mine > theirs
             ? (true, $"NDCG@10 {mine:F4} beats champion {champion.Version}'s {theirs:F4}")
             : (false, $"NDCG@10 {mine:F4} does not beat champion {champion.Version}'s {theirs:F4}");
-    }
-
-    /// <summary>Two versions' figures compare when they were evaluated on the same split of the same data.</summary>
-    public static bool Comparable(string fingerprintA, string fingerprintB)
-    {
-        using var a = System.Text.Json.JsonDocument.Parse(fingerprintA);
-        using var b = System.Text.Json.JsonDocument.Parse(fingerprintB);
-        foreach (var key in new[] { "split", "test_ratio", "cutoff", "from", "to", "interactions" })
-        {
-            var va = a.RootElement.TryGetProperty(key, out var x) ? x.ToString() : null;
-            var vb = b.RootElement.TryGetProperty(key, out var y) ? y.ToString() : null;
-            if (va != vb)
-                return false;
-        }
-        return true;
     }
 }

@@ -28,7 +28,7 @@ public sealed class OnlineRetailAccuracyTests
     {
         var result = Experiment.Run(Purchases.Value.Interactions.Set, new ExperimentSpec
         {
-            Recipe = AlsRecommender.Name,
+            Recipe = AlsRecommender.Descriptor,
             Split = Splits.Temporal,
             TestRatio = 0.2,
             K = 10,

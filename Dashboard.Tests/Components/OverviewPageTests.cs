@@ -49,7 +49,7 @@ public sealed class OverviewPageEmptyTests(DatabaseFixture db) : MudBunitContext
 
         // A demo-data job starts and reports progress: the page shows it without a reload.
         var jobs = Services.GetService(typeof(JobService)) as JobService;
-        var job = await jobs!.TryStartAsync(DemoDataService.JobKind, new { test = true });
+        var job = await jobs!.TryStartAsync(JobKinds.DemoData, new { test = true });
         Assert.NotNull(job);
         await jobs.ReportAsync(job, 0.42, "loading interactions");
         cut.WaitForAssertion(() => Assert.Contains("42%", cut.Find("[data-testid=job-progress]").TextContent, StringComparison.Ordinal));

@@ -3,6 +3,7 @@ using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Recs.Services.Engine;
 using Recs.Services.Jobs;
+using Recs.Services.Models;
 using Recs.Services.Training;
 
 namespace Recs.Tests.Integration;
@@ -47,7 +48,7 @@ public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
         Assert.NotNull(artifact);
         Assert.Equal(db.Data.Products.Length, artifact.ItemIds.Length);
 
-        var job = await _services.GetRequiredService<JobService>().LatestAsync(TrainingService.JobKind);
+        var job = await _services.GetRequiredService<JobService>().LatestAsync(JobKinds.Training);
         Assert.Equal(JobStatus.Succeeded, job!.Status);
     }
 
@@ -102,9 +103,22 @@ public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
     [Fact]
     public async Task Two_concurrent_training_requests_run_one_and_refuse_the_other()
     {
-        // Long enough that it cannot finish before the second request (a 5-iteration run once did, on a quiet machine).
-        var request = new TrainingRequest { Recipe = AlsRecommender.Name, Hyperparameters = new Dictionary<string, string> { ["factors"] = "32", ["iterations"] = "400" }, AutoPromote = false };
+        // The first job is held at its first progress report (the subscriber runs on the job's own thread) until the
+        // second request has been refused and the cancel sent, so the outcome does not depend on how fast training is.
+        var jobs = _services.GetRequiredService<JobService>();
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        using var subscription = jobs.Subscribe(job =>
+        {
+            if (job.Kind == JobKinds.Training && job.Status == JobStatus.Running && job.Progress > 0 && !release.IsSet)
+            {
+                held.Set();
+                release.Wait(TimeSpan.FromMinutes(2));
+            }
+        });
+        var request = new TrainingRequest { Recipe = AlsRecommender.Name, Hyperparameters = SmallAls, AutoPromote = false };
         var started = await Training.StartAsync(request);
+        Assert.True(held.Wait(TimeSpan.FromMinutes(2)), "the first job never reported progress");
         // A second instance of the app shares only the database.
         await using var otherInstance = TestServices.Create(db.ConnectionString);
 
@@ -112,11 +126,37 @@ public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
         Assert.Contains("already running", refused.Message, StringComparison.Ordinal);
 
         Assert.True(await Training.CancelAsync(started.Id, "test"));
-        var jobs = _services.GetRequiredService<JobService>();
-        for (var wait = 0; wait < 600 && (await jobs.LatestAsync(TrainingService.JobKind))!.IsActive; wait++)
+        release.Set();
+        for (var wait = 0; wait < 600 && (await jobs.LatestAsync(JobKinds.Training))!.IsActive; wait++)
             await Task.Delay(100);
-        Assert.Equal(JobStatus.Cancelled, (await jobs.LatestAsync(TrainingService.JobKind))!.Status);
-        Assert.Equal(started.Id, (await jobs.LatestAsync(TrainingService.JobKind))!.Id);
+        Assert.Equal(JobStatus.Cancelled, (await jobs.LatestAsync(JobKinds.Training))!.Status);
+        Assert.Equal(started.Id, (await jobs.LatestAsync(JobKinds.Training))!.Id);
+    }
+
+    [Fact]
+    public async Task Auto_chooses_a_recipe_on_validation_data_and_keeps_every_trial_with_the_version()
+    {
+        var outcome = await Training.RunNowAsync(new TrainingRequest
+        {
+            Recipe = RecipeCatalog.Auto, Hyperparameters = new Dictionary<string, string> { ["trials"] = "5" }, AutoPromote = false, Seed = 7,
+        });
+
+        var v = outcome.Version;
+        Assert.NotEqual(RecipeCatalog.Auto, v.Recipe);
+        Assert.Contains(v.Recipe, RecipeCatalog.All.Select(r => r.Name));
+        Assert.NotNull(v.Search);
+        using var search = System.Text.Json.JsonDocument.Parse(v.Search);
+        var trials = search.RootElement.GetProperty("trials").EnumerateArray().ToList();
+        Assert.Equal(5, trials.Count);
+        Assert.Equal(v.Recipe, search.RootElement.GetProperty("chosen").GetString());
+        // The chosen recipe is the trial with the best validation score.
+        var best = trials.Where(t => t.GetProperty("validation_ndcg_at_10").ValueKind == System.Text.Json.JsonValueKind.Number)
+            .OrderByDescending(t => t.GetProperty("validation_ndcg_at_10").GetDouble()).First();
+        Assert.Equal(v.Recipe, best.GetProperty("recipe").GetString());
+        Assert.NotNull(v.Metric("ndcg@10"));
+        Assert.NotNull(v.BaselineMetric("ndcg@10"));
+        var artifact = await Registry.LoadArtifactAsync(v.Version);
+        Assert.Equal(v.Recipe, artifact!.Model.Recipe);
     }
 
     [Fact]

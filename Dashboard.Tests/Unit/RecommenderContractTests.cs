@@ -1,4 +1,5 @@
 using Recs.Services.Engine;
+using Recs.Services.Models;
 
 namespace Recs.Tests.Unit;
 
@@ -54,9 +55,9 @@ public abstract class RecommenderContractTests
         var (train, _) = Blocks();
         var model = Create();
         model.Fit(train, new FitOptions { Seed = 3 });
-        var artifact = Recipes.Save(model, new Dictionary<string, string>(model.Hyperparameters.ToDictionary(h => h.Key.Replace('_', '-'), h => Convert.ToString(h.Value, System.Globalization.CultureInfo.InvariantCulture)!)));
+        var artifact = RecipeCatalog.Save(model, new Dictionary<string, string>(model.Hyperparameters.ToDictionary(h => h.Key.Replace('_', '-'), h => Convert.ToString(h.Value, System.Globalization.CultureInfo.InvariantCulture)!)));
 
-        var loaded = Recipes.Load(artifact);
+        var loaded = RecipeCatalog.Load(artifact);
 
         Assert.Equal(model.Recipe, loaded.Recipe);
         var a = new float[20];
@@ -67,6 +68,28 @@ public abstract class RecommenderContractTests
             loaded.Score(u, b);
             Assert.Equal(a, b);
         }
+    }
+
+    [Fact]
+    public void A_cancelled_fit_stops_with_OperationCanceledException()
+    {
+        var (train, _) = Blocks();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => Create().Fit(train, new FitOptions { Seed = 3, Cancellation = cancelled.Token }));
+    }
+
+    [Fact]
+    public void The_recipe_is_in_the_catalogue_and_its_descriptor_makes_it()
+    {
+        var model = Create();
+        var descriptor = RecipeCatalog.Get(model.Recipe);
+
+        var made = descriptor.Create();
+
+        Assert.Equal(model.Recipe, made.Recipe);
+        Assert.Equal(model.GetType(), made.GetType());
     }
 
     [Fact]
@@ -221,6 +244,11 @@ public sealed class AlsContractTests : PersonalisedRecommenderContractTests
     }
 }
 
+public sealed class AlsRankingContractTests : PersonalisedRecommenderContractTests
+{
+    protected override Recommender Create() => new AlsRecommender(factors: 8, iterations: 15, regularization: 0.01f, alpha: 5, recipe: AlsRecommender.RankingName);
+}
+
 public sealed class BprContractTests : PersonalisedRecommenderContractTests
 {
     protected override Recommender Create() => new BprRecommender(factors: 8, epochs: 60, learningRate: 0.1f, regularization: 0.001f);
@@ -260,5 +288,31 @@ public sealed class PopularityDecayTests
         decayed.Recommend(0, [], items, new float[2]);
         Assert.Equal([1, 0], items);
         Assert.Equal(3 * Math.Pow(0.5, 10), decayed.Popularity[0], 5);
+    }
+}
+
+public sealed class CatalogueCoverageTests
+{
+    [Fact]
+    public void Every_recipe_in_the_catalogue_has_a_contract_test()
+    {
+        var tested = typeof(RecommenderContractTests).Assembly.GetTypes()
+            .Where(t => !t.IsAbstract && typeof(RecommenderContractTests).IsAssignableFrom(t))
+            .Select(t => ((Recommender)t.GetMethod("Create", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+                .Invoke(Activator.CreateInstance(t), null)!).Recipe)
+            .ToHashSet();
+
+        Assert.All(RecipeCatalog.All, r => Assert.Contains(r.Name, tested));
+    }
+
+    [Fact]
+    public void Bad_hyperparameters_are_refused_by_name_and_range()
+    {
+        var unknown = Assert.Throws<ArgumentException>(() => RecipeCatalog.Create(AlsRecommender.Name, new Dictionary<string, string> { ["colour"] = "red" }));
+        Assert.Contains("colour", unknown.Message, StringComparison.Ordinal);
+        var range = Assert.Throws<ArgumentException>(() => RecipeCatalog.Create(AlsRecommender.Name, new Dictionary<string, string> { ["factors"] = "0" }));
+        Assert.Contains("factors must be a whole number from 1 to 1024", range.Message, StringComparison.Ordinal);
+        var recipe = Assert.Throws<ArgumentException>(() => RecipeCatalog.Get("magic"));
+        Assert.Contains("auto", recipe.Message, StringComparison.Ordinal);
     }
 }

@@ -79,7 +79,7 @@ public static class AwsPersonalizeApi
             .WithName("AwsGetPersonalizedRanking").WithSummary("Personalize Runtime GetPersonalizedRanking (POST /personalize-ranking).")
             .Accepts<AwsGetPersonalizedRankingRequest>("application/json");
 
-        aws.MapPost("/events", async (HttpRequest request, RecommendationService service, CancellationToken ct) =>
+        aws.MapPost("/events", async (HttpRequest request, EventTracker service, CancellationToken ct) =>
             {
                 var body = await RecsApi.ReadBodyAsync<AwsPutEventsRequest>(request, ct, Json);
                 if (string.IsNullOrEmpty(body.SessionId))

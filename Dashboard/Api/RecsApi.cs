@@ -75,7 +75,7 @@ public static class RecsApi
             .Accepts<RankRequest>("application/json")
             .Produces<RankedItems>().Produces<ApiError>(400).Produces<ApiError>(404);
 
-        api.MapPost("/events", async (HttpRequest request, RecommendationService service, CancellationToken ct) =>
+        api.MapPost("/events", async (HttpRequest request, EventTracker service, CancellationToken ct) =>
             {
                 var body = await ReadBodyAsync<EventsRequest>(request, ct);
                 var events = (body.Events ?? throw ServingException.BadRequest("events is required.")).Select(ToTracked).ToList();

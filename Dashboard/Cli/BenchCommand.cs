@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Recs.Services.Engine;
 using Recs.Services.Ingestion;
+using Recs.Services.Models;
 using Recs.Services.Training;
 
 namespace Recs.Dashboard.Cli;

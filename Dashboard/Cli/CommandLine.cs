@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Recs.Services.Ingestion;
+using Recs.Services.Jobs;
 
 namespace Recs.Dashboard.Cli;
 
@@ -173,7 +174,7 @@ public static class CommandLine
             await stdout.WriteLineAsync(JsonSerializer.Serialize(report, ImportService.ReportJson));
             return 0;
         }
-        catch (ImportAlreadyRunningException e)
+        catch (JobAlreadyRunningException e)
         {
             throw new CommandLineException(e.Message);
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Recs.Services.Engine;
 using Recs.Services.Ingestion;
+using Recs.Services.Models;
 
 namespace Recs.Dashboard.Cli;
 
@@ -15,9 +16,9 @@ public static class EvaluateCommand
     {
         var path = verb.Get("interactions") ?? verb.Get("online-retail")
             ?? throw new CommandLineException("evaluate needs --interactions FILE (an AWS Personalize interactions CSV) or --online-retail FILE (the UCI Online Retail export).");
-        var recipe = verb.Get("recipe") ?? AlsRecommender.Name;
-        if (!Recipes.Names.Contains(recipe))
-            throw new CommandLineException($"--recipe must be one of {string.Join(", ", Recipes.Names)}, not '{recipe}'.");
+        var recipe = verb.Get("recipe") ?? RecipeCatalog.Auto;
+        if (!RecipeCatalog.Exists(recipe))
+            throw new CommandLineException($"--recipe must be one of {string.Join(", ", RecipeCatalog.Names)}, not '{recipe}'.");
         var split = verb.Get("split") ?? Splits.Temporal;
         if (!Splits.All.Contains(split))
             throw new CommandLineException($"--split must be one of {string.Join(", ", Splits.All)}, not '{split}'.");
@@ -27,14 +28,25 @@ public static class EvaluateCommand
         if (k is < 1 or > 1000)
             throw new CommandLineException("--k must be from 1 to 1000.");
 
-        // Every other --option is a hyperparameter of the recipe; Recipes.Create rejects unknown ones by name.
-        var defaults = Recipes.Defaults(recipe);
+        // Every other --option is a hyperparameter of the recipe (for auto: trials, budget-seconds, parallel); unknown ones are refused by name.
+        var descriptor = RecipeCatalog.Get(recipe);
         var hyper = verb.Options.Where(o => !OwnOptions.Contains(o.Key) && !o.Key.Contains(':', StringComparison.Ordinal))
             .ToDictionary(o => o.Key, o => o.Value);
+        AutoSearchSpec? search = null;
+        try
+        {
+            var values = descriptor.Resolve(hyper);
+            if (recipe == RecipeCatalog.Auto)
+                search = new AutoSearchSpec { Candidates = [], Trials = (int)values["trials"], BudgetSeconds = values["budget-seconds"], Parallel = (int)values["parallel"] };
+        }
+        catch (ArgumentException e)
+        {
+            throw new CommandLineException(e.Message, e);
+        }
         var spec = new ExperimentSpec
         {
-            Recipe = recipe,
-            Hyperparameters = hyper,
+            Recipe = search is null ? descriptor : RecipeCatalog.All[0],
+            Hyperparameters = search is null ? hyper : new Dictionary<string, string>(),
             Split = split,
             TestRatio = testRatio,
             K = k,
@@ -47,6 +59,11 @@ public static class EvaluateCommand
         var data = verb.Get("interactions") is not null
             ? PersonalizeInteractionsFile.Read(path, ParseWeights(verb.Get("event-weights")))
             : OnlineRetailFile.ReadPurchases(path).Interactions;
+        if (search is not null)
+        {
+            var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Set.Users, data.Set.Items, data.Set.Count));
+            spec = spec with { Search = search with { Candidates = candidates, LeftOut = leftOut } };
+        }
         ExperimentResult result;
         try
         {
@@ -59,7 +76,8 @@ public static class EvaluateCommand
 
         var json = new
         {
-            recipe,
+            recipe = result.Recipe.Name,
+            requested = recipe,
             split,
             k,
             users = data.Set.Users,
@@ -69,7 +87,7 @@ public static class EvaluateCommand
             test_users = result.Metrics.TestUsers,
             train_seconds = Math.Round(result.TrainSeconds, 3),
             seed = spec.Seed,
-            hyperparameters = defaults.ToDictionary(d => d.Key, d => hyper.GetValueOrDefault(d.Key, d.Value)),
+            hyperparameters = result.Hyperparameters,
             best_epoch = result.BestEpoch,
             metrics = WithDiversity(result.Metrics.Metrics, k),
             baseline = WithDiversity(result.Baseline.Metrics, k),
@@ -81,6 +99,7 @@ public static class EvaluateCommand
                 validation_ndcg_at_10 = h.ValidationNdcg,
                 seconds = Math.Round(h.Seconds, 4),
             }),
+            search = result.Search is { } found ? Recs.Services.Training.TrainingService.SearchRecord(found) : null,
         };
         await stdout.WriteLineAsync(JsonSerializer.Serialize(json));
         return 0;

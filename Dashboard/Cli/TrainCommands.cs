@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Recs.Services.Engine;
+using Recs.Services.Jobs;
+using Recs.Services.Models;
 using Recs.Services.Training;
 
 namespace Recs.Dashboard.Cli;
@@ -12,7 +14,7 @@ public static class TrainCommands
 
     public static async Task<int> TrainAsync(Verb verb, IServiceProvider services, TextWriter stdout)
     {
-        var recipe = verb.Get("recipe") ?? AlsRecommender.Name;
+        var recipe = verb.Get("recipe") ?? RecipeCatalog.Auto;
         var request = new TrainingRequest
         {
             Recipe = recipe,

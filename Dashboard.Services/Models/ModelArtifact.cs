@@ -1,6 +1,6 @@
 using Recs.Services.Engine;
 
-namespace Recs.Services.Training;
+namespace Recs.Services.Models;
 
 /// <summary>What serving needs: the fitted recipe and the database ids behind its dense user and item indices.</summary>
 public sealed record ModelArtifact(Recommender Model, long[] UserIds, long[] ItemIds)
@@ -15,7 +15,7 @@ public sealed record ModelArtifact(Recommender Model, long[] UserIds, long[] Ite
             writer.Write(FormatVersion);
             WriteLongs(writer, UserIds);
             WriteLongs(writer, ItemIds);
-            var model = Recipes.Save(Model, hyperparameters);
+            var model = RecipeCatalog.Save(Model, hyperparameters);
             writer.Write(model.Length);
             writer.Write(model);
         }
@@ -30,7 +30,7 @@ public sealed record ModelArtifact(Recommender Model, long[] UserIds, long[] Ite
             throw new InvalidDataException($"Model artifact format {format} is not supported (expected {FormatVersion}).");
         var users = ReadLongs(reader);
         var items = ReadLongs(reader);
-        var model = Recipes.Load(reader.ReadBytes(reader.ReadInt32()));
+        var model = RecipeCatalog.Load(reader.ReadBytes(reader.ReadInt32()));
         return new ModelArtifact(model, users, items);
     }
 

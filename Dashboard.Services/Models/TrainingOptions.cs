@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Recs.Services.Training;
+namespace Recs.Services.Models;
 
 /// <summary>The <c>Training</c> configuration section.</summary>
 public sealed class TrainingOptions

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Dapper;
 using Npgsql;
+using Recs.Services.Data;
 
-namespace Recs.Services.Training;
+namespace Recs.Services.Models;
 
 public static class ModelStatus
 {
@@ -17,8 +18,26 @@ public static class ModelStatus
 public sealed record ModelVersion(
     long Id, string Version, string Recipe, string Status, string Hyperparameters, long Seed, string DataFingerprint,
     string? Metrics, string? BaselineMetrics, string? History, long? DurationMs, string? Error,
-    DateTime CreatedAt, DateTime? TrainedAt, DateTime? PromotedAt)
+    DateTime CreatedAt, DateTime? TrainedAt, DateTime? PromotedAt, string? Search = null)
 {
+    /// <summary>True when two versions' figures can be compared: evaluated on the same split of the same data.</summary>
+    public bool ComparableWith(ModelVersion other) => Comparable(DataFingerprint, other.DataFingerprint);
+
+    /// <summary>Two fingerprints' figures compare when they describe the same split of the same data.</summary>
+    public static bool Comparable(string fingerprintA, string fingerprintB)
+    {
+        using var a = JsonDocument.Parse(fingerprintA);
+        using var b = JsonDocument.Parse(fingerprintB);
+        foreach (var key in new[] { "split", "test_ratio", "cutoff", "from", "to", "interactions" })
+        {
+            var va = a.RootElement.TryGetProperty(key, out var x) ? x.ToString() : null;
+            var vb = b.RootElement.TryGetProperty(key, out var y) ? y.ToString() : null;
+            if (va != vb)
+                return false;
+        }
+        return true;
+    }
+
     /// <summary>A figure from the metrics (e.g. "ndcg@10"), or null.</summary>
     public double? Metric(string name) => Read(Metrics, name);
 
@@ -38,13 +57,13 @@ public sealed record ModelVersion(
 /// MINOR moves when the data the model saw changes (its fingerprint), PATCH counts runs on the same data.
 /// One champion at a time (a partial unique index); promoting archives the previous one.
 /// </summary>
-public sealed class ModelRegistry(NpgsqlDataSource dataSource, TimeProvider time)
+public sealed class ModelRegistry(NpgsqlDataSource dataSource, TimeProvider time, ChangeFeed? feed = null)
 {
     private const string Columns = """
         id as Id, version as Version, recipe as Recipe, status as Status, hyperparameters::text as Hyperparameters, seed as Seed,
         data_fingerprint::text as DataFingerprint, metrics::text as Metrics, baseline_metrics::text as BaselineMetrics,
         history::text as History, duration_ms as DurationMs, error as Error, created_at as CreatedAt, trained_at as TrainedAt,
-        promoted_at as PromotedAt
+        promoted_at as PromotedAt, search::text as Search
         """;
 
     /// <summary>Creates a version in status training and returns it.</summary>
@@ -95,20 +114,27 @@ public sealed class ModelRegistry(NpgsqlDataSource dataSource, TimeProvider time
         return true;
     }
 
-    /// <summary>Records a finished training run: metrics beside the baseline's, the curve, and the artifact; status challenger.</summary>
-    public async Task<ModelVersion> CompleteAsync(long id, object metrics, object baseline, object history, object fingerprint, TimeSpan duration, byte[] artifact)
+    /// <summary>
+    /// Records a finished training run: the recipe and hyperparameters it ended with (auto's choice), metrics beside the
+    /// baseline's, the curve, auto's search (or null), and the artifact; status challenger.
+    /// </summary>
+    public async Task<ModelVersion> CompleteAsync(long id, string recipe, object hyperparameters, object metrics, object baseline, object history,
+        object fingerprint, object? search, TimeSpan duration, byte[] artifact)
     {
         var sql = $"""
-            update model_versions set status = 'challenger', metrics = @metrics::jsonb, baseline_metrics = @baseline::jsonb,
-                history = @history::jsonb, data_fingerprint = @fingerprint::jsonb, duration_ms = @duration, artifact = @artifact, trained_at = @now
+            update model_versions set status = 'challenger', recipe = @recipe, hyperparameters = @hyperparameters::jsonb, metrics = @metrics::jsonb,
+                baseline_metrics = @baseline::jsonb, history = @history::jsonb, data_fingerprint = @fingerprint::jsonb, search = @search::jsonb,
+                duration_ms = @duration, artifact = @artifact, trained_at = @now
             where id = @id
             returning {Columns}
             """;
         await using var connection = await dataSource.OpenConnectionAsync();
         return await connection.QuerySingleAsync<ModelVersion>(sql, new
         {
-            id, metrics = JsonSerializer.Serialize(metrics), baseline = JsonSerializer.Serialize(baseline), history = JsonSerializer.Serialize(history),
-            fingerprint = JsonSerializer.Serialize(fingerprint), duration = (long)duration.TotalMilliseconds, artifact, now = time.GetUtcNow().UtcDateTime,
+            id, recipe, hyperparameters = JsonSerializer.Serialize(hyperparameters), metrics = JsonSerializer.Serialize(metrics),
+            baseline = JsonSerializer.Serialize(baseline), history = JsonSerializer.Serialize(history),
+            fingerprint = JsonSerializer.Serialize(fingerprint), search = search is null ? null : JsonSerializer.Serialize(search),
+            duration = (long)duration.TotalMilliseconds, artifact, now = time.GetUtcNow().UtcDateTime,
         });
     }
 
@@ -143,7 +169,10 @@ public sealed class ModelRegistry(NpgsqlDataSource dataSource, TimeProvider time
         var promoted = await connection.QuerySingleAsync<ModelVersion>(
             $"update model_versions set status = 'champion', promoted_at = @now where id = @id returning {Columns}",
             new { id = target.Id, now = time.GetUtcNow().UtcDateTime }, transaction);
+        // Every instance's model store hears of it at commit.
+        await ChangeFeed.NotifyAsync(connection, transaction, ChangeChannels.Models, $"champion:{version}", cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        feed?.Raise(ChangeChannels.Models, $"champion:{version}");
         return promoted;
     }
 

@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using Recs.Services.Data;
 using Recs.Services.Models;
 
 namespace Recs.Services.Analytics;
@@ -38,7 +39,7 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
             limit @limit
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return (await connection.QueryAsync<ProductRow>(sql, new { text = Clean(text), pattern = LikePattern(text), limit })).ToList();
+        return (await connection.QueryAsync<ProductRow>(sql, new { text = SqlText.Clean(text), pattern = SqlText.LikePattern(text), limit })).ToList();
     }
 
     public async Task<ProductRow?> ProductAsync(long id, CancellationToken cancellationToken = default)
@@ -102,15 +103,8 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
             limit @limit
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return (await connection.QueryAsync<CustomerRow>(sql, new { text = Clean(text), pattern = LikePattern(text), limit })).ToList();
+        return (await connection.QueryAsync<CustomerRow>(sql, new { text = SqlText.Clean(text), pattern = SqlText.LikePattern(text), limit })).ToList();
     }
-
-    /// <summary>Trimmed, without NUL characters (PostgreSQL text cannot hold them; a browser cannot type them).</summary>
-    private static string Clean(string text) => text.Replace("\0", "", StringComparison.Ordinal).Trim();
-
-    /// <summary>The typed text as a literal inside ILIKE: % and _ are what the user typed, not wildcards.</summary>
-    public static string LikePattern(string text) =>
-        Clean(text).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
 
     public async Task<CustomerRow?> CustomerAsync(long id, CancellationToken cancellationToken = default)
     {

@@ -77,7 +77,7 @@ public sealed class AuditLog(NpgsqlDataSource dataSource, TimeProvider time)
         action = action?.Replace("\0", "", StringComparison.Ordinal);
         const string where = "where (@action::text is null or action = @action) and (@actor::text is null or actor ilike '%' || @pattern || '%')";
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var parameters = new { action, actor, pattern = actor is null ? null : Analytics.ExplorerService.LikePattern(actor), limit, offset };
+        var parameters = new { action, actor, pattern = actor is null ? null : Data.SqlText.LikePattern(actor), limit, offset };
         var rows = (await connection.QueryAsync<AuditEntry>(new CommandDefinition($"""
             select id as Id, at as At, actor as Actor, action as Action, target as Target, parameters::text as Parameters, outcome as Outcome, finished_at as FinishedAt
             from audit_log {where} order by id desc limit @limit offset @offset

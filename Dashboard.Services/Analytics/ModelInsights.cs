@@ -6,6 +6,12 @@ namespace Recs.Services.Analytics;
 /// <summary>One epoch of a stored learning curve.</summary>
 public sealed record CurvePoint(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationNdcg, bool Best);
 
+/// <summary>One trial of auto's search as stored with a version.</summary>
+public sealed record SearchTrial(int Trial, string Recipe, IReadOnlyDictionary<string, string> Hyperparameters, double? ValidationNdcg, int? BestEpoch, double Seconds, string? Error);
+
+/// <summary>auto's search behind a version: the chosen recipe, the trials in order, what was left out and why.</summary>
+public sealed record SearchSummary(string Chosen, IReadOnlyList<SearchTrial> Trials, IReadOnlyDictionary<string, string> LeftOut, bool BudgetReached);
+
 /// <summary>Reads what the registry stores as JSON into shapes the pages draw.</summary>
 public static class ModelInsights
 {
@@ -23,6 +29,27 @@ public static class ModelInsights
             e.TryGetProperty("validation_loss", out var vl) && vl.ValueKind == JsonValueKind.Number ? vl.GetDouble() : null,
             e.TryGetProperty("validation_ndcg_at_10", out var vn) && vn.ValueKind == JsonValueKind.Number ? vn.GetDouble() : null,
             e.TryGetProperty("best", out var b) && b.ValueKind == JsonValueKind.True)).ToList();
+    }
+
+    /// <summary>auto's search behind a version, or null when it was trained by hand.</summary>
+    public static SearchSummary? Search(ModelVersion version)
+    {
+        if (string.IsNullOrEmpty(version.Search))
+            return null;
+        using var doc = JsonDocument.Parse(version.Search);
+        var r = doc.RootElement;
+        static Dictionary<string, string> Strings(JsonElement e) =>
+            e.ValueKind == JsonValueKind.Object ? e.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.ToString()) : [];
+        var trials = r.GetProperty("trials").EnumerateArray().Select(t => new SearchTrial(
+            t.GetProperty("trial").GetInt32(),
+            t.GetProperty("recipe").GetString()!,
+            Strings(t.GetProperty("hyperparameters")),
+            t.GetProperty("validation_ndcg_at_10") is { ValueKind: JsonValueKind.Number } n ? n.GetDouble() : null,
+            t.GetProperty("best_epoch") is { ValueKind: JsonValueKind.Number } b ? b.GetInt32() : null,
+            t.GetProperty("seconds").GetDouble(),
+            t.GetProperty("error") is { ValueKind: JsonValueKind.String } e ? e.GetString() : null)).ToList();
+        return new SearchSummary(r.GetProperty("chosen").GetString()!, trials, Strings(r.GetProperty("left_out")),
+            r.GetProperty("budget_reached").GetBoolean());
     }
 
     /// <summary>Relative change of the model over the baseline on a metric, e.g. +0.29 for +29 %.</summary>

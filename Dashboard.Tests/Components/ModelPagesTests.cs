@@ -15,6 +15,7 @@ public sealed class TrainedDatabaseFixture : IAsyncLifetime
     public string Als { get; private set; } = "";
     public string Popularity { get; private set; } = "";
     public string OtherSplit { get; private set; } = "";
+    public string Auto { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
@@ -27,6 +28,10 @@ public sealed class TrainedDatabaseFixture : IAsyncLifetime
             Recipe = AlsRecommender.Name, AutoPromote = false, Hyperparameters = new Dictionary<string, string> { ["factors"] = "8", ["iterations"] = "6" },
         })).Version.Version;
         OtherSplit = (await training.RunNowAsync(new TrainingRequest { Recipe = ItemKnnRecommender.Name, Split = Splits.RandomPerUser, AutoPromote = false })).Version.Version;
+        Auto = (await training.RunNowAsync(new TrainingRequest
+        {
+            Recipe = Recs.Services.Models.RecipeCatalog.Auto, AutoPromote = false, Hyperparameters = new Dictionary<string, string> { ["trials"] = "3" },
+        })).Version.Version;
     }
 
     public Task DisposeAsync() => Database.DisposeAsync();
@@ -43,7 +48,7 @@ public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitCo
 
         var cut = Render<Models>();
 
-        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=versions] tbody tr").Count));
+        cut.WaitForAssertion(() => Assert.Equal(4, cut.FindAll("[data-testid=versions] tbody tr").Count));
         Assert.Equal("champion", cut.Find($"[data-testid='version-{trained.Popularity}'] [data-testid=status]").TextContent.Trim());
         Assert.Equal("challenger", cut.Find($"[data-testid='version-{trained.Als}'] [data-testid=status]").TextContent.Trim());
         Assert.NotNull(cut.Find($"[data-testid='version-{trained.OtherSplit}'] [data-testid=not-comparable]"));
@@ -51,6 +56,22 @@ public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitCo
         Assert.NotNull(cut.Find($"[data-testid='promote-{trained.Als}']"));
         Assert.NotNull(cut.Find("[data-testid=metric-history-chart] svg"));
         Assert.Contains("ndcg@10 popularity", cut.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Models_shows_the_search_behind_a_version_auto_chose()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+        NavigateTo($"/models?trials={trained.Auto}");
+
+        var cut = Render<Models>();
+
+        cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=trials-table] tbody tr").Count));
+        Assert.NotNull(cut.Find($"[data-testid='trials-{trained.Auto}']"));
+        Assert.Equal(3, cut.FindAll("[data-testid=search-trials] svg circle").Count(c => c.GetAttribute("r") is "6" or "8"));
+        Assert.Single(cut.FindAll("[data-testid=search-trials] svg circle"), c => c.GetAttribute("r") == "8");
+        Assert.Contains("(chosen)", cut.Find("[data-testid=trials-table]").TextContent, StringComparison.Ordinal);
+        Assert.Contains("the test period was not used", cut.Find("[data-testid=search-trials]").TextContent, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -123,14 +123,127 @@ public static class BenchCommand
                 case "import-personalize":
                     result["import_personalize"] = await ImportBench.PersonalizeAsync(services.GetRequiredService<NpgsqlDataSource>(), verb.GetInt("rows", 20_000_000), stderr);
                     break;
+                case "recipes":
+                {
+                    // Fit time of each recipe at its defaults, at every scale asked for (a refusal is reported, not thrown).
+                    var recipes = (verb.Get("recipes") ?? "ease,rp3beta,similar-items,user-personalization,user-knn").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+                    var scales = new Dictionary<string, object>();
+                    foreach (var scale in (verb.Get("scales") ?? "demo,online-retail").Split(',', StringSplitOptions.TrimEntries))
+                    {
+                        await stderr.WriteLineAsync($"bench: recipes at the {scale} scale...");
+                        var data = BenchData(verb, scale);
+                        var matrix = data.ToMatrix();
+                        scales[scale] = new { users = data.Users, items = data.Items, non_zeros = matrix.NonZeros, fits = recipes.ToDictionary(r => r, r => FitTiming(r, data, runs)) };
+                    }
+                    result["recipes"] = scales;
+                    break;
+                }
+                case "auto":
+                {
+                    var scales = new Dictionary<string, object>();
+                    foreach (var scale in (verb.Get("scales") ?? "demo,online-retail").Split(',', StringSplitOptions.TrimEntries))
+                    {
+                        await stderr.WriteLineAsync($"bench: auto at the {scale} scale...");
+                        scales[scale] = AutoTiming(BenchData(verb, scale), verb.GetInt("trials", 20), verb.GetInt("budget-seconds", 600));
+                    }
+                    result["auto"] = scales;
+                    break;
+                }
                 default:
-                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, import-online-retail, import-personalize.");
+                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, import-online-retail, import-personalize, recipes, auto.");
             }
         }
         result["peak_note"] = "peak = the faster of 256-bit and 512-bit FMA chains on all cores";
         result["peak_working_set_mb"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576;
         await stdout.WriteLineAsync(JsonSerializer.Serialize(result));
         return 0;
+    }
+
+    /// <summary>Interactions at a named scale: demo and benchmark are generated in memory (seed 42), online-retail is read from the file.</summary>
+    private static InteractionSet BenchData(Verb verb, string scale)
+    {
+        var end = new DateTime(2026, 11, 1, 0, 0, 0, DateTimeKind.Utc);
+        var spec = scale switch
+        {
+            "demo" => new DemoDataSpec { End = end },
+            "benchmark" => DemoDataSpec.Benchmark(end),
+            "online-retail" => null,
+            _ => throw new CommandLineException($"--scales takes demo, online-retail and benchmark, not '{scale}'."),
+        };
+        if (spec is null)
+        {
+            var path = verb.Get("online-retail") ?? Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "shared", "datasets", "online-retail", "online_retail.csv.gz");
+            return OnlineRetailFile.ReadPurchases(Path.GetFullPath(path)).Interactions.Set;
+        }
+        var data = DemoDataGenerator.Generate(spec);
+        var weights = new TrainingOptions().EventWeights;
+        var users = new List<int>();
+        var items = new List<int>();
+        var values = new List<float>();
+        var times = new List<long>();
+        foreach (var line in data.Lines)
+        {
+            var order = data.Orders[line.Order];
+            users.Add(order.Customer);
+            items.Add(line.Product);
+            values.Add(weights["purchase"]);
+            times.Add(order.Time);
+        }
+        foreach (var view in data.Views)
+        {
+            users.Add(view.Customer);
+            items.Add(view.Product);
+            values.Add(weights["view"]);
+            times.Add(view.Time);
+        }
+        return new InteractionSet(data.Customers.Length, data.Products.Length, users.ToArray(), items.ToArray(), values.ToArray(), times.ToArray());
+    }
+
+    /// <summary>Seconds to fit one recipe at its defaults (median over runs after a warm-up on a slice), or why it refused.</summary>
+    private static object FitTiming(string recipe, InteractionSet data, int runs)
+    {
+        var descriptor = RecipeCatalog.Get(recipe);
+        if (descriptor.Refuses(new DataShape(data.Users, data.Items, data.Count)) is { } reason)
+            return new { refused = reason };
+        var matrix = descriptor.Create().Prepare(data).ToMatrix();
+        var times = new List<double>();
+        try
+        {
+            for (var r = 0; r < Math.Max(1, runs); r++)
+            {
+                var model = descriptor.Create();
+                GC.Collect();
+                var clock = Stopwatch.StartNew();
+                model.Fit(matrix, new FitOptions { Seed = 42 });
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OutOfMemoryException)
+        {
+            return new { refused = e.Message };
+        }
+        return new { seconds_median = Math.Round(Median(times), 3), seconds = times.Select(t => Math.Round(t, 3)), peak_working_set_mb = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576 };
+    }
+
+    /// <summary>auto end to end on the temporal split: the search, the refit and the test, with the chosen recipe and its figures.</summary>
+    private static object AutoTiming(InteractionSet data, int trials, int budgetSeconds)
+    {
+        var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Users, data.Items, data.Count));
+        var clock = Stopwatch.StartNew();
+        var result = Experiment.Run(data, new ExperimentSpec
+        {
+            Recipe = candidates[0],
+            Search = new AutoSearchSpec { Candidates = candidates, LeftOut = leftOut, Trials = trials, BudgetSeconds = budgetSeconds },
+        });
+        return new
+        {
+            seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            chosen = result.Recipe.Name,
+            hyperparameters = result.Hyperparameters,
+            ndcg_at_10 = Math.Round(result.Metrics.Metrics["ndcg@10"], 4),
+            popularity_ndcg_at_10 = Math.Round(result.Baseline.Metrics["ndcg@10"], 4),
+            trials = result.Search!.Trials.Select(t => new { t.Number, t.Recipe, ndcg = Math.Round(t.ValidationNdcg, 4), seconds = Math.Round(t.Seconds, 1) }),
+        };
     }
 
     private static async Task<InteractionSet> LoadDatabaseAsync(IServiceProvider services)

@@ -6,7 +6,8 @@ namespace Recs.Services.Engine;
 public static class Recipes
 {
     public static readonly string[] Names =
-        [PopularityRecommender.Name, ItemKnnRecommender.Name, AlsRecommender.Name, AlsRecommender.RankingName, BprRecommender.Name];
+        [PopularityRecommender.Name, ItemKnnRecommender.Name, AlsRecommender.Name, AlsRecommender.RankingName, BprRecommender.Name,
+         EaseRecommender.Name];
 
     /// <summary>Hyperparameters each recipe accepts, with defaults.</summary>
     public static IReadOnlyDictionary<string, string> Defaults(string recipe) => recipe switch
@@ -21,6 +22,7 @@ public static class Recipes
         {
             ["factors"] = "64", ["epochs"] = "30", ["learning-rate"] = "0.05", ["regularization"] = "0.002",
         },
+        EaseRecommender.Name => new Dictionary<string, string> { ["lambda"] = "500", ["max-items"] = "20000" },
         _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
     };
 
@@ -45,6 +47,7 @@ public static class Recipes
             BprRecommender.Name => new BprRecommender(
                 Int(p, "factors", 1, 1024), Int(p, "epochs", 1, 1000), Float(p, "learning-rate", 1e-6f, 10), Float(p, "regularization", 0, 10))
                 { ExcludeSeen = excludeSeen },
+            EaseRecommender.Name => new EaseRecommender(Float(p, "lambda", 1e-3f, 1e7f), Int(p, "max-items", 1, 46_000)) { ExcludeSeen = excludeSeen },
             _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
         };
     }

@@ -7,7 +7,7 @@ public static class Recipes
 {
     public static readonly string[] Names =
         [PopularityRecommender.Name, ItemKnnRecommender.Name, AlsRecommender.Name, AlsRecommender.RankingName, BprRecommender.Name,
-         EaseRecommender.Name];
+         EaseRecommender.Name, Rp3BetaRecommender.Name];
 
     /// <summary>Hyperparameters each recipe accepts, with defaults.</summary>
     public static IReadOnlyDictionary<string, string> Defaults(string recipe) => recipe switch
@@ -23,6 +23,7 @@ public static class Recipes
             ["factors"] = "64", ["epochs"] = "30", ["learning-rate"] = "0.05", ["regularization"] = "0.002",
         },
         EaseRecommender.Name => new Dictionary<string, string> { ["lambda"] = "500", ["max-items"] = "20000" },
+        Rp3BetaRecommender.Name => new Dictionary<string, string> { ["alpha"] = "1", ["beta"] = "0.5", ["neighbours"] = "100" },
         _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
     };
 
@@ -48,6 +49,8 @@ public static class Recipes
                 Int(p, "factors", 1, 1024), Int(p, "epochs", 1, 1000), Float(p, "learning-rate", 1e-6f, 10), Float(p, "regularization", 0, 10))
                 { ExcludeSeen = excludeSeen },
             EaseRecommender.Name => new EaseRecommender(Float(p, "lambda", 1e-3f, 1e7f), Int(p, "max-items", 1, 46_000)) { ExcludeSeen = excludeSeen },
+            Rp3BetaRecommender.Name => new Rp3BetaRecommender(Float(p, "alpha", 0, 10), Float(p, "beta", 0, 10), Int(p, "neighbours", 1, 10_000))
+                { ExcludeSeen = excludeSeen },
             _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
         };
     }

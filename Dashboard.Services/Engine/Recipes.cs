@@ -7,7 +7,7 @@ public static class Recipes
 {
     public static readonly string[] Names =
         [PopularityRecommender.Name, ItemKnnRecommender.Name, AlsRecommender.Name, AlsRecommender.RankingName, BprRecommender.Name,
-         EaseRecommender.Name, Rp3BetaRecommender.Name];
+         EaseRecommender.Name, Rp3BetaRecommender.Name, UserKnnRecommender.Name];
 
     /// <summary>Hyperparameters each recipe accepts, with defaults.</summary>
     public static IReadOnlyDictionary<string, string> Defaults(string recipe) => recipe switch
@@ -24,6 +24,7 @@ public static class Recipes
         },
         EaseRecommender.Name => new Dictionary<string, string> { ["lambda"] = "500", ["max-items"] = "20000" },
         Rp3BetaRecommender.Name => new Dictionary<string, string> { ["alpha"] = "1", ["beta"] = "0.5", ["neighbours"] = "100" },
+        UserKnnRecommender.Name => new Dictionary<string, string> { ["neighbours"] = "50", ["shrink"] = "10" },
         _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
     };
 
@@ -51,6 +52,7 @@ public static class Recipes
             EaseRecommender.Name => new EaseRecommender(Float(p, "lambda", 1e-3f, 1e7f), Int(p, "max-items", 1, 46_000)) { ExcludeSeen = excludeSeen },
             Rp3BetaRecommender.Name => new Rp3BetaRecommender(Float(p, "alpha", 0, 10), Float(p, "beta", 0, 10), Int(p, "neighbours", 1, 10_000))
                 { ExcludeSeen = excludeSeen },
+            UserKnnRecommender.Name => new UserKnnRecommender(Int(p, "neighbours", 1, 10_000), Float(p, "shrink", 0, 1e6f)) { ExcludeSeen = excludeSeen },
             _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
         };
     }

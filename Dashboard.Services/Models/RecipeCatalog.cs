@@ -16,7 +16,10 @@ public static class RecipeCatalog
     public static readonly IReadOnlyList<RecipeDescriptor> All =
     [
         AlsRecommender.Descriptor,
+        EaseRecommender.Descriptor,
+        Rp3BetaRecommender.Descriptor,
         ItemKnnRecommender.Descriptor,
+        UserKnnRecommender.Descriptor,
         PopularityRecommender.Descriptor,
         BprRecommender.Descriptor,
         AlsRecommender.RankingDescriptor,

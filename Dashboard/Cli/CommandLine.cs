@@ -100,12 +100,14 @@ public static class CommandLine
             dotnet run --project Dashboard -- evaluate --interactions FILE [opts]   offline evaluation, no database needed
                 --interactions FILE      AWS Personalize interactions CSV (USER_ID,ITEM_ID,EVENT_TYPE,EVENT_VALUE,TIMESTAMP), plain or .gz
                 --online-retail FILE     or the UCI Online Retail export (purchases, cleaned as the importer does)
-                --recipe NAME            popularity, similar-items, user-personalization, personalized-ranking, bpr
+                --recipe NAME            popularity, similar-items, user-personalization, personalized-ranking, bpr,
+                                         ease, rp3beta, user-knn
                 --split temporal|random-per-user|leave-last-out   --test-ratio 0.2   --k 10   --seed 42
                 --event-weights purchase=1,view=0.2   --allow-repeats   --validation-ratio 0.1 (0: no early stopping)
                 recipe hyperparameters: --factors --iterations --regularization --alpha --cg-steps (ALS),
                 --factors --epochs --learning-rate --regularization (bpr), --neighbours --shrink (similar-items),
-                --half-life-days (popularity, 0 = no time decay)
+                --half-life-days (popularity, 0 = no time decay), --lambda --max-items (ease),
+                --alpha --beta --neighbours (rp3beta), --neighbours --shrink (user-knn)
                 prints one JSON object: metrics beside the popularity baseline on the same split, and the learning curve
             dotnet run --project Dashboard -- accounts list|create NAME|reset-password NAME|set-role NAME|unlock NAME|disable NAME|enable NAME
                 --role viewer|engineer|admin (create, set-role)   --password-stdin (create: read the password from stdin;

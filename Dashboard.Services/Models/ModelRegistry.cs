@@ -2,6 +2,7 @@ using System.Text.Json;
 using Dapper;
 using Npgsql;
 using Recs.Services.Data;
+using Recs.Services.Engine;
 
 namespace Recs.Services.Models;
 
@@ -13,6 +14,26 @@ public static class ModelStatus
     public const string Failed = "failed";
     public const string Archived = "archived";
 }
+
+/// <summary>The campaigns, as Personalize has them: one served model per use.</summary>
+public static class Campaigns
+{
+    public const string UserRecommendations = ModelUses.UserRecommendations;
+    public const string SimilarItems = ModelUses.SimilarItems;
+    public const string PersonalizedRanking = ModelUses.PersonalizedRanking;
+
+    public static readonly string[] All = ModelUses.All;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the campaigns when <paramref name="name"/> is not one.</summary>
+    public static void Check(string name)
+    {
+        if (!All.Contains(name))
+            throw new ArgumentException($"There is no campaign '{name}'; the campaigns are {string.Join(", ", All)}.");
+    }
+}
+
+/// <summary>A campaign and the version that serves it; OwnVersion is null while it serves the user-recommendations version.</summary>
+public sealed record Campaign(string Name, string? OwnVersion, string? Version, DateTime UpdatedAt);
 
 /// <summary>A model version as the registry lists it (the artifact is read separately: it can be large).</summary>
 public sealed record ModelVersion(
@@ -153,9 +174,13 @@ public sealed class ModelRegistry(NpgsqlDataSource dataSource, TimeProvider time
             new { cutoff = time.GetUtcNow().UtcDateTime - olderThan });
     }
 
-    /// <summary>Makes a version the champion and archives the previous champion, in one transaction.</summary>
-    public async Task<ModelVersion> PromoteAsync(string version, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Makes a version serve a campaign, in one transaction. For user-recommendations it becomes the champion and the
+    /// previous champion is archived; a version serves only campaigns its recipe can serve (the catalogue says which).
+    /// </summary>
+    public async Task<ModelVersion> PromoteAsync(string version, string campaign = Campaigns.UserRecommendations, CancellationToken cancellationToken = default)
     {
+        Campaigns.Check(campaign);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var target = await connection.QuerySingleOrDefaultAsync<ModelVersion>(
@@ -163,17 +188,51 @@ public sealed class ModelRegistry(NpgsqlDataSource dataSource, TimeProvider time
             ?? throw new KeyNotFoundException($"There is no model version {version}.");
         if (target.Status is ModelStatus.Training or ModelStatus.Failed)
             throw new InvalidOperationException($"Version {version} is {target.Status} and cannot be promoted.");
-        if (target.Status == ModelStatus.Champion)
-            return target;
-        await connection.ExecuteAsync("update model_versions set status = 'archived' where status = 'champion'", transaction: transaction);
-        var promoted = await connection.QuerySingleAsync<ModelVersion>(
-            $"update model_versions set status = 'champion', promoted_at = @now where id = @id returning {Columns}",
-            new { id = target.Id, now = time.GetUtcNow().UtcDateTime }, transaction);
+        if (RecipeCatalog.Exists(target.Recipe) && !RecipeCatalog.Get(target.Recipe).Serves.Contains(campaign))
+            throw new InvalidOperationException($"Version {version} is a {target.Recipe} model, which cannot serve the {campaign} campaign " +
+                $"(it serves {string.Join(", ", RecipeCatalog.Get(target.Recipe).Serves)}).");
+        var promoted = target;
+        if (campaign == Campaigns.UserRecommendations && target.Status != ModelStatus.Champion)
+        {
+            await connection.ExecuteAsync("update model_versions set status = 'archived' where status = 'champion'", transaction: transaction);
+            promoted = await connection.QuerySingleAsync<ModelVersion>(
+                $"update model_versions set status = 'champion', promoted_at = @now where id = @id returning {Columns}",
+                new { id = target.Id, now = time.GetUtcNow().UtcDateTime }, transaction);
+        }
+        await connection.ExecuteAsync("""
+            insert into campaigns (name, model_version, updated_at) values (@campaign, @version, @now)
+            on conflict (name) do update set model_version = excluded.model_version, updated_at = excluded.updated_at
+            """, new { campaign, version, now = time.GetUtcNow().UtcDateTime }, transaction);
         // Every instance's model store hears of it at commit.
-        await ChangeFeed.NotifyAsync(connection, transaction, ChangeChannels.Models, $"champion:{version}", cancellationToken);
+        var notice = $"{campaign}:{version}";
+        await ChangeFeed.NotifyAsync(connection, transaction, ChangeChannels.Models, notice, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        feed?.Raise(ChangeChannels.Models, $"champion:{version}");
+        feed?.Raise(ChangeChannels.Models, notice);
         return promoted;
+    }
+
+    /// <summary>Every campaign with the version it serves: its own, or (none promoted to it yet) the user-recommendations one.</summary>
+    public async Task<IReadOnlyList<Campaign>> CampaignsAsync(CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            select c.name as Name, c.model_version as OwnVersion, coalesce(c.model_version, u.model_version) as Version, c.updated_at as UpdatedAt
+            from campaigns c left join campaigns u on u.name = 'user-recommendations'
+            order by array_position(array['user-recommendations', 'similar-items', 'personalized-ranking'], c.name), c.name
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await connection.QueryAsync<Campaign>(new CommandDefinition(sql, cancellationToken: cancellationToken))).ToList();
+    }
+
+    /// <summary>The version serving a campaign (its own, else the user-recommendations one), or null when there is none.</summary>
+    public async Task<ModelVersion?> ServingAsync(string campaign, CancellationToken cancellationToken = default)
+    {
+        Campaigns.Check(campaign);
+        var sql = $"""
+            select {Columns} from model_versions
+            where version = (select coalesce(c.model_version, u.model_version) from campaigns c left join campaigns u on u.name = 'user-recommendations' where c.name = @campaign)
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ModelVersion>(new CommandDefinition(sql, new { campaign }, cancellationToken: cancellationToken));
     }
 
     public async Task<ModelVersion?> ChampionAsync(CancellationToken cancellationToken = default)

@@ -50,42 +50,48 @@ public sealed class ModelStore : IDisposable
     private readonly IDisposable _subscription;
     private readonly SemaphoreSlim _loading = new(1, 1);
     private readonly ConcurrentDictionary<string, Lazy<Task<LoadedModel?>>> _versions = new();
-    private volatile Task<LoadedModel?>? _champion;
+    private readonly ConcurrentDictionary<string, Task<LoadedModel?>> _serving = new();
 
     public ModelStore(ModelRegistry registry, ChangeFeed feed, ILogger<ModelStore> logger)
     {
         _registry = registry;
         _feed = feed;
         _logger = logger;
-        _subscription = feed.Subscribe(ChangeChannels.Models, _ => _champion = null);
+        _subscription = feed.Subscribe(ChangeChannels.Models, _ => Forget());
         feed.ListeningChanged += OnListeningChanged;
     }
 
-    private void OnListeningChanged(bool listening) => _champion = null;
+    private void OnListeningChanged(bool listening) => Forget();
 
-    /// <summary>The champion, loaded; null when there is none (or its artifact is missing).</summary>
-    public async Task<LoadedModel?> ChampionAsync(CancellationToken cancellationToken = default)
+    // A change heard while a campaign's version was being read must not leave the old answer behind: generations tell.
+    private long _generation;
+
+    private void Forget()
     {
-        var cached = _champion;
-        if (cached is not null && _feed.Listening && !cached.IsFaulted && !cached.IsCanceled)
-            return await cached;
+        Interlocked.Increment(ref _generation);
+        _serving.Clear();
+    }
+
+    /// <summary>The champion (the user-recommendations campaign's version), loaded; null when there is none.</summary>
+    public Task<LoadedModel?> ChampionAsync(CancellationToken cancellationToken = default) => ServingAsync(Campaigns.UserRecommendations, cancellationToken);
+
+    /// <summary>The version serving a campaign, loaded; null when there is none (or its artifact is missing).</summary>
+    public async Task<LoadedModel?> ServingAsync(string campaign, CancellationToken cancellationToken = default)
+    {
+        if (_serving.TryGetValue(campaign, out var cached) && _feed.Listening && cached.IsCompletedSuccessfully)
+            return cached.Result;
         await _loading.WaitAsync(cancellationToken);
         try
         {
-            cached = _champion;
-            if (cached is not null && _feed.Listening && !cached.IsFaulted && !cached.IsCanceled)
-                return await cached;
-            var champion = await _registry.ChampionAsync(cancellationToken);
-            if (champion is null)
-            {
-                _champion = Task.FromResult<LoadedModel?>(null);
-                return null;
-            }
-            var previous = cached is { IsCompletedSuccessfully: true } ? cached.Result : null;
-            var loaded = previous?.Version.Version == champion.Version ? previous : await GetAsync(champion.Version, cancellationToken);
-            if (loaded is not null && previous?.Version.Version != champion.Version)
-                _logger.LogInformation("Serving model {Version} ({Recipe}) loaded", champion.Version, champion.Recipe);
-            _champion = Task.FromResult(loaded);
+            if (_serving.TryGetValue(campaign, out cached) && _feed.Listening && cached.IsCompletedSuccessfully)
+                return cached.Result;
+            var generation = Interlocked.Read(ref _generation);
+            var serving = await _registry.ServingAsync(campaign, cancellationToken);
+            var loaded = serving is null ? null : await GetAsync(serving.Version, cancellationToken);
+            if (loaded is not null && cached is { IsCompletedSuccessfully: true } && cached.Result?.Version.Version != loaded.Version.Version)
+                _logger.LogInformation("The {Campaign} campaign now serves {Version} ({Recipe})", campaign, serving!.Version, serving.Recipe);
+            if (Interlocked.Read(ref _generation) == generation)
+                _serving[campaign] = Task.FromResult(loaded);
             return loaded;
         }
         finally

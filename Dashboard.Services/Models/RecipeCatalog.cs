@@ -48,14 +48,16 @@ public static class RecipeCatalog
         name == Auto ? AutoDescriptor
         : All.FirstOrDefault(r => r.Name == name) ?? throw new ArgumentException($"Unknown recipe '{name}'; use one of {string.Join(", ", Names)}.");
 
-    /// <summary>The recipes auto considers for data of this shape, with the reasons the others were left out.</summary>
-    public static (IReadOnlyList<RecipeDescriptor> Candidates, IReadOnlyDictionary<string, string> LeftOut) AutoCandidates(DataShape shape)
+    /// <summary>The recipes auto considers for data of this shape and a campaign, with the reasons the others were left out.</summary>
+    public static (IReadOnlyList<RecipeDescriptor> Candidates, IReadOnlyDictionary<string, string> LeftOut) AutoCandidates(DataShape shape, string campaign = ModelUses.UserRecommendations)
     {
         var candidates = new List<RecipeDescriptor>();
         var leftOut = new Dictionary<string, string>();
         foreach (var recipe in All.Where(r => r.AutoCandidate))
         {
-            if (recipe.Refuses(shape) is { } reason)
+            if (!recipe.Serves.Contains(campaign))
+                leftOut[recipe.Name] = $"cannot serve {campaign}";
+            else if (recipe.Refuses(shape) is { } reason)
                 leftOut[recipe.Name] = reason;
             else
                 candidates.Add(recipe);

@@ -12,6 +12,11 @@ namespace Recs.Services.Training;
 
 public sealed record BatchResult(string Version, int Users, int Products, TimeSpan Elapsed)
 {
+    /// <summary>The version whose neighbours went into the similar-items table (null when that table was left as it was).</summary>
+    public string? SimilarVersion { get; init; }
+
+    public string Describe() => SimilarVersion is { } s && s != Version ? (Users > 0 ? $"{Version} (similar items from {s})" : s) : Version;
+
     public double UsersPerSecond => Elapsed.TotalSeconds > 0 ? Users / Elapsed.TotalSeconds : 0;
 }
 
@@ -26,14 +31,31 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
 {
     private const int Chunk = 4096;
 
-    /// <summary>Runs as a job for the current champion; null when a batch job is already running.</summary>
-    public async Task<BatchResult?> RunForChampionAsync(string requestedBy, CancellationToken cancellationToken = default)
+    /// <summary>Refreshes the whole cache (every campaign that has a cache table) as one job; null when a batch job is already running.</summary>
+    public Task<BatchResult?> RunForChampionAsync(string requestedBy, CancellationToken cancellationToken = default) =>
+        RunAsync(null, requestedBy, cancellationToken);
+
+    /// <summary>
+    /// Refreshes the cache table of one campaign (null: of all) from the version serving it, as a job; null when a batch
+    /// job is already running. The user-recommendations campaign writes users' lists (and the similar items too while
+    /// the similar-items campaign has no version of its own); similar-items writes the products' neighbours.
+    /// </summary>
+    public async Task<BatchResult?> RunAsync(string? campaign, string requestedBy, CancellationToken cancellationToken = default)
     {
-        var champion = await registry.ChampionAsync(cancellationToken)
-            ?? throw new InvalidOperationException("There is no champion model yet: train one and promote it first.");
-        var definition = new JobDefinition(JobKinds.Batch, new { version = champion.Version }, requestedBy)
+        if (campaign is not null)
+            Campaigns.Check(campaign);
+        if (campaign == Campaigns.PersonalizedRanking)
+            throw new InvalidOperationException("The personalized-ranking campaign is answered live from its model: it has no cache to refresh.");
+        var campaigns = (await registry.CampaignsAsync(cancellationToken)).ToDictionary(c => c.Name);
+        var usersVersion = campaign is null or Campaigns.UserRecommendations ? campaigns[Campaigns.UserRecommendations].Version : null;
+        var similarVersion = campaign is null or Campaigns.SimilarItems || campaigns[Campaigns.SimilarItems].OwnVersion is null
+            ? campaigns[Campaigns.SimilarItems].Version
+            : null;
+        if (usersVersion is null && similarVersion is null)
+            throw new InvalidOperationException("There is no champion model yet: train one and promote it first.");
+        var definition = new JobDefinition(JobKinds.Batch, new { campaign, users = usersVersion, similar = similarVersion }, requestedBy)
         {
-            Audit = (Audit.AuditActions.Batch, "serving cache"),
+            Audit = (Audit.AuditActions.Batch, campaign is null ? "serving cache" : $"{campaign} cache"),
             Cancelled = "Cancelled; the previous cache is untouched",
             Failed = "Batch inference failed; the previous cache is untouched",
         };
@@ -41,11 +63,22 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         {
             return await runner.RunAsync(definition, async job =>
             {
-                var artifact = await registry.LoadArtifactAsync(champion.Version, job.Cancellation)
-                    ?? throw new InvalidOperationException($"Model {champion.Version} has no artifact.");
-                return await WriteAsync(artifact, champion.Version, new InlineProgress<(double, string)>(p => job.Report(p.Item1, p.Item2)), job.Cancellation);
-            }, r => new JobOutcome($"Cached {r.Users:N0} users and {r.Products:N0} products from {r.Version} in {r.Elapsed.TotalSeconds:F1} s", r,
-                $"{r.Users:N0} users and {r.Products:N0} products from {r.Version} in {r.Elapsed.TotalSeconds:F1} s"), cancellationToken);
+                var progress = new InlineProgress<(double, string)>(p => job.Report(p.Item1, p.Item2));
+                var result = new BatchResult(usersVersion ?? similarVersion!, 0, 0, TimeSpan.Zero);
+                if (usersVersion is not null)
+                {
+                    var artifact = await registry.LoadArtifactAsync(usersVersion, job.Cancellation) ?? throw new InvalidOperationException($"Model {usersVersion} has no artifact.");
+                    result = await WriteAsync(artifact, usersVersion, progress, job.Cancellation, similar: similarVersion == usersVersion);
+                }
+                if (similarVersion is not null && similarVersion != usersVersion)
+                {
+                    var artifact = await registry.LoadArtifactAsync(similarVersion, job.Cancellation) ?? throw new InvalidOperationException($"Model {similarVersion} has no artifact.");
+                    var similar = await WriteAsync(artifact, similarVersion, progress, job.Cancellation, users: false);
+                    result = result with { Products = similar.Products, Elapsed = result.Elapsed + similar.Elapsed, SimilarVersion = similarVersion };
+                }
+                return result;
+            }, r => new JobOutcome($"Cached {r.Users:N0} users and {r.Products:N0} products from {r.Describe()} in {r.Elapsed.TotalSeconds:F1} s", r,
+                $"{r.Users:N0} users and {r.Products:N0} products from {r.Describe()} in {r.Elapsed.TotalSeconds:F1} s"), cancellationToken);
         }
         catch (JobAlreadyRunningException)
         {
@@ -53,10 +86,21 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         }
     }
 
-    /// <summary>Computes and writes both cache tables for a model.</summary>
-    public async Task<BatchResult> WriteAsync(ModelArtifact artifact, string version, IProgress<(double, string)>? progress, CancellationToken cancellationToken)
+    /// <summary>Computes and writes the cache tables for a model: users' lists and products' neighbours (either can be left as it is).</summary>
+    public async Task<BatchResult> WriteAsync(ModelArtifact artifact, string version, IProgress<(double, string)>? progress, CancellationToken cancellationToken,
+        bool users = true, bool similar = true)
     {
         var clock = Stopwatch.StartNew();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var userCount = users ? await WriteUsersAsync(connection, artifact, version, progress, cancellationToken) : 0;
+        var items = similar ? await WriteSimilarAsync(connection, artifact, version, progress, cancellationToken) : 0;
+        var result = new BatchResult(version, userCount, items, clock.Elapsed) { SimilarVersion = similar ? version : null };
+        logger.LogInformation("Batch inference of {Version}: {Users} users, {Items} products in {Seconds:F1} s", version, result.Users, items, clock.Elapsed.TotalSeconds);
+        return result;
+    }
+
+    private async Task<int> WriteUsersAsync(NpgsqlConnection connection, ModelArtifact artifact, string version, IProgress<(double, string)>? progress, CancellationToken cancellationToken)
+    {
         var model = artifact.Model;
         var topN = options.Value.TopN;
         progress?.Report((0.02, "reading purchase histories"));
@@ -64,7 +108,6 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         var now = time.GetUtcNow().UtcDateTime;
         var users = Enumerable.Range(0, Math.Min(model.Users, artifact.UserIds.Length)).Where(u => seen.RowLength(u) > 0).ToArray();
 
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
             await connection.ExecuteAsync("delete from offline_user_recommendations", transaction: transaction);
@@ -106,7 +149,14 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             feed.Raise(Data.ChangeChannels.Serving, Data.ChangeChannels.All);
             logger.LogInformation("Cached recommendations for {Users} users from {Version}", users.Length, version);
         }
+        return users.Length;
+    }
 
+    private async Task<int> WriteSimilarAsync(NpgsqlConnection connection, ModelArtifact artifact, string version, IProgress<(double, string)>? progress, CancellationToken cancellationToken)
+    {
+        var model = artifact.Model;
+        var topN = options.Value.TopN;
+        var now = time.GetUtcNow().UtcDateTime;
         var items = Math.Min(model.Items, artifact.ItemIds.Length);
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
@@ -141,9 +191,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             await transaction.CommitAsync(cancellationToken);
             feed.Raise(Data.ChangeChannels.Serving, Data.ChangeChannels.All);
         }
-        var result = new BatchResult(version, users.Length, items, clock.Elapsed);
-        logger.LogInformation("Batch inference of {Version}: {Users} users, {Items} products in {Seconds:F1} s", version, result.Users, items, clock.Elapsed.TotalSeconds);
-        return result;
+        return items;
     }
 
     /// <summary>Top-N for a block of users with the blocked kernel, split across cores in slices of 96 users.</summary>

@@ -19,6 +19,9 @@ public sealed record TrainingRequest
     public DateTime? From { get; init; }
     public DateTime? To { get; init; }
     public bool AutoPromote { get; init; } = true;
+
+    /// <summary>The campaign the version is trained for: auto considers only recipes that can serve it, and promotion moves it.</summary>
+    public string Campaign { get; init; } = Campaigns.UserRecommendations;
     public bool ExcludeSeen { get; init; } = true;
     public string RequestedBy { get; init; } = "system";
 
@@ -26,6 +29,9 @@ public sealed record TrainingRequest
     public void Validate()
     {
         _ = RecipeCatalog.Get(Recipe).Resolve(Hyperparameters);
+        Campaigns.Check(Campaign);
+        if (Recipe != RecipeCatalog.Auto && !RecipeCatalog.Get(Recipe).Serves.Contains(Campaign))
+            throw new ArgumentException($"A {Recipe} model cannot serve the {Campaign} campaign.");
         if (!Splits.All.Contains(Split))
             throw new ArgumentException($"Split must be one of {string.Join(", ", Splits.All)}, not '{Split}'.");
         if (TestRatio is <= 0 or >= 1)
@@ -123,7 +129,7 @@ public sealed class TrainingService(
             {
                 var settings = requested.Resolve(request.Hyperparameters);
                 var shape = new DataShape(data.Interactions.Users, data.Interactions.Items, data.Interactions.Count);
-                var (candidates, leftOut) = RecipeCatalog.AutoCandidates(shape);
+                var (candidates, leftOut) = RecipeCatalog.AutoCandidates(shape, request.Campaign);
                 trials = (int)settings["trials"];
                 spec = spec with
                 {
@@ -187,15 +193,20 @@ public sealed class TrainingService(
                 new Dictionary<string, object>(result.Metrics.Metrics.ToDictionary(m => m.Key, m => (object)m.Value)) { ["test_users"] = result.Metrics.TestUsers, ["groups"] = result.Metrics.GroupNdcg },
                 result.Baseline.Metrics, history, data.Fingerprint(result.Split), result.Search is { } s ? SearchRecord(s) : null, clock.Elapsed, artifact);
 
-            var (promote, reason) = request.AutoPromote ? await ShouldPromoteAsync(version, cancellationToken) : (false, "auto-promote is off");
-            await job.LogAsync(promote ? $"promoting {version.Version}: {reason}" : $"{version.Version} stays a challenger: {reason}");
+            var (promote, reason) = request.AutoPromote ? await ShouldPromoteAsync(version, request.Campaign, cancellationToken) : (false, "auto-promote is off");
+            await job.LogAsync(promote ? $"promoting {version.Version} to {request.Campaign}: {reason}" : $"{version.Version} stays a challenger: {reason}");
             BatchResult? batchResult = null;
             if (promote)
             {
-                version = await registry.PromoteAsync(version.Version, cancellationToken);
-                await job.ReportAsync(0.92, "refreshing the serving cache");
-                batchResult = await batch.WriteAsync(ModelArtifact.FromBytes(artifact), version.Version,
-                    new InlineProgress<(double, string)>(p => job.Report(0.92 + 0.08 * p.Item1, p.Item2)), cancellationToken);
+                version = await registry.PromoteAsync(version.Version, request.Campaign, cancellationToken);
+                if (request.Campaign != Campaigns.PersonalizedRanking)
+                {
+                    await job.ReportAsync(0.92, $"refreshing the {request.Campaign} cache");
+                    var similarOwn = (await registry.CampaignsAsync(cancellationToken)).First(c => c.Name == Campaigns.SimilarItems).OwnVersion;
+                    batchResult = await batch.WriteAsync(ModelArtifact.FromBytes(artifact), version.Version,
+                        new InlineProgress<(double, string)>(p => job.Report(0.92 + 0.08 * p.Item1, p.Item2)), cancellationToken,
+                        users: request.Campaign == Campaigns.UserRecommendations, similar: request.Campaign == Campaigns.SimilarItems || similarOwn is null);
+                }
             }
             return new TrainingOutcome(version, promote, reason, batchResult);
         }
@@ -221,25 +232,27 @@ public sealed class TrainingService(
         }),
     };
 
-    /// <summary>Promotes a version by hand (page or CLI) and refreshes the serving cache from it.</summary>
-    public Task<(ModelVersion Version, BatchResult? Batch)> PromoteAsync(string version, string requestedBy, CancellationToken cancellationToken = default) =>
-        audit.AuditAsync(requestedBy, Audit.AuditActions.Promote, version, new { version }, () => PromoteAuditedAsync(version, requestedBy, cancellationToken),
-            r => r.Batch is { } b ? $"champion; cache refreshed for {b.Users:N0} users" : "champion; a cache refresh was already running");
+    /// <summary>Makes a version serve a campaign by hand (page or CLI) and refreshes that campaign's cache from it.</summary>
+    public Task<(ModelVersion Version, BatchResult? Batch)> PromoteAsync(string version, string requestedBy, CancellationToken cancellationToken = default,
+        string campaign = Campaigns.UserRecommendations) =>
+        audit.AuditAsync(requestedBy, Audit.AuditActions.Promote, version, new { version, campaign }, () => PromoteAuditedAsync(version, campaign, requestedBy, cancellationToken),
+            r => r.Batch is { } b ? $"serves {campaign}; cache refreshed ({b.Users:N0} users, {b.Products:N0} products)" : $"serves {campaign}; no cache refreshed");
 
-    private async Task<(ModelVersion Version, BatchResult? Batch)> PromoteAuditedAsync(string version, string requestedBy, CancellationToken cancellationToken)
+    private async Task<(ModelVersion Version, BatchResult? Batch)> PromoteAuditedAsync(string version, string campaign, string requestedBy, CancellationToken cancellationToken)
     {
-        var promoted = await registry.PromoteAsync(version, cancellationToken);
-        logger.LogInformation("{User} promoted {Version}", requestedBy, version);
-        var refreshed = await batch.RunForChampionAsync(requestedBy, cancellationToken);
+        var promoted = await registry.PromoteAsync(version, campaign, cancellationToken);
+        logger.LogInformation("{User} promoted {Version} to {Campaign}", requestedBy, version, campaign);
+        var refreshed = campaign == Campaigns.PersonalizedRanking ? null : await batch.RunAsync(campaign, requestedBy, cancellationToken);
         return (promoted, refreshed);
     }
 
-    /// <summary>Promote when there is no champion, or when this version's NDCG@10 beats the champion's on the same split.</summary>
-    private async Task<(bool, string)> ShouldPromoteAsync(ModelVersion candidate, CancellationToken cancellationToken)
+    /// <summary>Promote when the campaign has no version of its own, or when this version's NDCG@10 beats that one's on the same split.</summary>
+    private async Task<(bool, string)> ShouldPromoteAsync(ModelVersion candidate, string campaign, CancellationToken cancellationToken)
     {
-        var champion = await registry.ChampionAsync(cancellationToken);
+        var own = (await registry.CampaignsAsync(cancellationToken)).First(c => c.Name == campaign).OwnVersion;
+        var champion = own is null ? null : await registry.GetAsync(own, cancellationToken);
         if (champion is null)
-            return (true, "there is no champion yet");
+            return (true, campaign == Campaigns.UserRecommendations ? "there is no champion yet" : $"the {campaign} campaign has no version of its own yet");
         if (!champion.ComparableWith(candidate))
             return (false, $"champion {champion.Version} was evaluated on another split or data window, so the figures are not comparable");
         var mine = candidate.Metric("ndcg@10") ?? 0;

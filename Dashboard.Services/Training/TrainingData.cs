@@ -42,8 +42,10 @@ public static class TrainingDataLoader
         var items = new List<int>();
         var weights = new List<float>();
         var times = new List<long>();
+        var values = new List<float>();
+        var anyValue = false;
         const string sql = """
-            select user_id, item_id, event_type, extract(epoch from occurred_at)::bigint
+            select user_id, item_id, event_type, extract(epoch from occurred_at)::bigint, event_value
             from interactions
             where event_type = any(@types) and (@from::timestamptz is null or occurred_at >= @from) and (@to::timestamptz is null or occurred_at < @to)
             order by id
@@ -61,6 +63,9 @@ public static class TrainingDataLoader
                 items.Add(itemIndex[reader.GetInt64(1)]);
                 weights.Add(eventWeights[reader.GetString(2)]);
                 times.Add(reader.GetInt64(3));
+                var valueIsNull = reader.IsDBNull(4);
+                values.Add(valueIsNull ? float.NaN : reader.GetFloat(4));
+                anyValue |= !valueIsNull;
             }
         }
 
@@ -110,7 +115,8 @@ public static class TrainingDataLoader
             }
         }
 
-        var set = new InteractionSet(userIds.Length, itemIds.Length, users.ToArray(), items.ToArray(), weights.ToArray(), times.ToArray());
+        var set = new InteractionSet(userIds.Length, itemIds.Length, users.ToArray(), items.ToArray(), weights.ToArray(), times.ToArray(),
+            anyValue ? values.ToArray() : null);
         var groups = new Dictionary<string, UserGroups>
         {
             ["region"] = new(region, regions.ToArray()),

@@ -42,5 +42,6 @@ public static class ModelInsights
         return $"{Get("split")} split, test ratio {Get("test_ratio")}, cut-off {Get("cutoff")}, {Get("interactions")} interactions";
     }
 
-    public static bool IsIterative(string recipe) => recipe is AlsRecommender.Name or AlsRecommender.RankingName or BprRecommender.Name;
+    public static bool IsIterative(string recipe) =>
+        recipe is AlsRecommender.Name or AlsRecommender.RankingName or BprRecommender.Name or RatingMfRecommender.Name;
 }

@@ -60,6 +60,15 @@ public sealed class Evaluator
     /// <summary>NDCG@K alone, for per-epoch validation.</summary>
     public double Ndcg(Recommender model) => Evaluate(model).Metrics[$"ndcg@{_k}"];
 
+    /// <summary>RMSE and MAE (<see cref="Metrics.Rmse"/>, <see cref="Metrics.Mae"/>) of a model's predicted ratings over rated pairs.</summary>
+    public static (double Rmse, double Mae) RatingErrors(IRatingPredictor model, InteractionSet ratings)
+    {
+        var predicted = new float[ratings.Count];
+        for (var k = 0; k < predicted.Length; k++)
+            predicted[k] = model.Predict(ratings.User[k], ratings.Item[k]);
+        return (Metrics.Rmse(predicted, ratings.Weight), Metrics.Mae(predicted, ratings.Weight));
+    }
+
     public EvaluationResult Evaluate(Recommender model)
     {
         var users = _sampledUsers ?? Enumerable.Range(0, _train.Rows).ToArray();

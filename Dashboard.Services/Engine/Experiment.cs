@@ -50,7 +50,7 @@ public static class Experiment
         var test = split.Test.ToMatrix();
         var fitted = model.Prepare(split.Train);
         var fitMatrix = ReferenceEquals(fitted, split.Train) ? train : fitted.ToMatrix();
-        var iterative = model is AlsRecommender or BprRecommender;
+        var iterative = model is AlsRecommender or BprRecommender or RatingMfRecommender;
 
         IReadOnlyList<EpochRecord> history = [];
         int? bestEpoch = null;
@@ -65,7 +65,10 @@ public static class Experiment
             var selection = Recipes.Create(spec.Recipe, spec.Hyperparameters, spec.ExcludeSeen);
             if (selection is BprRecommender bpr)
                 bpr.Validation = innerValidation;
-            selection.Fit(innerTrain, new FitOptions
+            else if (selection is RatingMfRecommender mf)
+                mf.Validation = mf.Prepare(inner.Test).ToMatrix();
+            var innerFitted = selection.Prepare(inner.Train);
+            selection.Fit(ReferenceEquals(innerFitted, inner.Train) ? innerTrain : innerFitted.ToMatrix(), new FitOptions
             {
                 Seed = spec.Seed,
                 ValidationNdcg = m => validator.Ndcg(m),
@@ -98,6 +101,11 @@ public static class Experiment
         var baselineModel = new PopularityRecommender { ExcludeSeen = spec.ExcludeSeen };
         baselineModel.Fit(train, new FitOptions { Seed = spec.Seed });
         var baseline = evaluator.Evaluate(baselineModel);
+        if (model is IRatingPredictor predictor)
+        {
+            var (rmse, mae) = Evaluator.RatingErrors(predictor, split.Test.Ratings());
+            metrics = metrics with { Metrics = new Dictionary<string, double>(metrics.Metrics) { ["rmse"] = rmse, ["mae"] = mae } };
+        }
         return new ExperimentResult(model, split, metrics, baseline, history, bestEpoch, trainSeconds, split.Train.Count);
     }
 }

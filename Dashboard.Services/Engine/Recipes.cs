@@ -6,7 +6,8 @@ namespace Recs.Services.Engine;
 public static class Recipes
 {
     public static readonly string[] Names =
-        [PopularityRecommender.Name, ItemKnnRecommender.Name, AlsRecommender.Name, AlsRecommender.RankingName, BprRecommender.Name];
+        [PopularityRecommender.Name, ItemKnnRecommender.Name, AlsRecommender.Name, AlsRecommender.RankingName, BprRecommender.Name,
+         RatingMfRecommender.Name];
 
     /// <summary>Hyperparameters each recipe accepts, with defaults.</summary>
     public static IReadOnlyDictionary<string, string> Defaults(string recipe) => recipe switch
@@ -20,6 +21,10 @@ public static class Recipes
         BprRecommender.Name => new Dictionary<string, string>
         {
             ["factors"] = "64", ["epochs"] = "30", ["learning-rate"] = "0.05", ["regularization"] = "0.002",
+        },
+        RatingMfRecommender.Name => new Dictionary<string, string>
+        {
+            ["factors"] = "32", ["epochs"] = "20", ["learning-rate"] = "0.005", ["regularization"] = "0.02",
         },
         _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
     };
@@ -44,6 +49,9 @@ public static class Recipes
                 Float(p, "alpha", 0, 1e6f), Int(p, "cg-steps", 1, 50), recipe) { ExcludeSeen = excludeSeen },
             BprRecommender.Name => new BprRecommender(
                 Int(p, "factors", 1, 1024), Int(p, "epochs", 1, 1000), Float(p, "learning-rate", 1e-6f, 10), Float(p, "regularization", 0, 10))
+                { ExcludeSeen = excludeSeen },
+            RatingMfRecommender.Name => new RatingMfRecommender(
+                Int(p, "factors", 1, 1024), Int(p, "epochs", 1, 1000), Float(p, "learning-rate", 1e-6f, 1), Float(p, "regularization", 0, 10))
                 { ExcludeSeen = excludeSeen },
             _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
         };

@@ -43,5 +43,6 @@ public static class ModelInsights
     }
 
     public static bool IsIterative(string recipe) =>
-        recipe is AlsRecommender.Name or AlsRecommender.RankingName or BprRecommender.Name or RatingMfRecommender.Name;
+        recipe is AlsRecommender.Name or AlsRecommender.RankingName or BprRecommender.Name or RatingMfRecommender.Name
+            or HybridRecommender.Name;
 }

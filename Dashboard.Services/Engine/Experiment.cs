@@ -42,7 +42,7 @@ public static class Experiment
 {
     public static ExperimentResult Run(InteractionSet data, ExperimentSpec spec, int[]? itemCategory = null,
         IReadOnlyDictionary<string, UserGroups>? groups = null, IProgress<(string Phase, EpochRecord? Epoch)>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, SideFeatures? features = null)
     {
         var split = Splits.Make(data, spec.Split, spec.TestRatio, spec.Seed);
         var model = Recipes.Create(spec.Recipe, spec.Hyperparameters, spec.ExcludeSeen);
@@ -50,7 +50,7 @@ public static class Experiment
         var test = split.Test.ToMatrix();
         var fitted = model.Prepare(split.Train);
         var fitMatrix = ReferenceEquals(fitted, split.Train) ? train : fitted.ToMatrix();
-        var iterative = model is AlsRecommender or BprRecommender or RatingMfRecommender;
+        var iterative = model is AlsRecommender or BprRecommender or RatingMfRecommender or HybridRecommender;
 
         IReadOnlyList<EpochRecord> history = [];
         int? bestEpoch = null;
@@ -71,6 +71,7 @@ public static class Experiment
             selection.Fit(ReferenceEquals(innerFitted, inner.Train) ? innerTrain : innerFitted.ToMatrix(), new FitOptions
             {
                 Seed = spec.Seed,
+                Features = features,
                 ValidationNdcg = m => validator.Ndcg(m),
                 Patience = spec.Patience,
                 Cancellation = cancellation,
@@ -88,6 +89,7 @@ public static class Experiment
         model.Fit(fitMatrix, new FitOptions
         {
             Seed = spec.Seed,
+            Features = features,
             Cancellation = cancellation,
             Progress = new InlineProgress<EpochRecord>(e => progress?.Report(("training", e))),
         });

@@ -7,7 +7,7 @@ public static class Recipes
 {
     public static readonly string[] Names =
         [PopularityRecommender.Name, ItemKnnRecommender.Name, AlsRecommender.Name, AlsRecommender.RankingName, BprRecommender.Name,
-         RatingMfRecommender.Name];
+         RatingMfRecommender.Name, HybridRecommender.Name];
 
     /// <summary>Hyperparameters each recipe accepts, with defaults.</summary>
     public static IReadOnlyDictionary<string, string> Defaults(string recipe) => recipe switch
@@ -25,6 +25,10 @@ public static class Recipes
         RatingMfRecommender.Name => new Dictionary<string, string>
         {
             ["factors"] = "32", ["epochs"] = "20", ["learning-rate"] = "0.005", ["regularization"] = "0.02",
+        },
+        HybridRecommender.Name => new Dictionary<string, string>
+        {
+            ["factors"] = "64", ["epochs"] = "30", ["learning-rate"] = "0.05", ["regularization"] = "0", ["max-sampled"] = "10",
         },
         _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
     };
@@ -53,6 +57,9 @@ public static class Recipes
             RatingMfRecommender.Name => new RatingMfRecommender(
                 Int(p, "factors", 1, 1024), Int(p, "epochs", 1, 1000), Float(p, "learning-rate", 1e-6f, 1), Float(p, "regularization", 0, 10))
                 { ExcludeSeen = excludeSeen },
+            HybridRecommender.Name => new HybridRecommender(
+                Int(p, "factors", 1, 1024), Int(p, "epochs", 1, 1000), Float(p, "learning-rate", 1e-6f, 10), Float(p, "regularization", 0, 10),
+                Int(p, "max-sampled", 1, 1000)) { ExcludeSeen = excludeSeen },
             _ => throw new ArgumentException($"Unknown recipe '{recipe}'; use one of {string.Join(", ", Names)}."),
         };
     }

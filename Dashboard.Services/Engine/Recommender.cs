@@ -16,6 +16,9 @@ public sealed record FitOptions
 
     public IProgress<EpochRecord>? Progress { get; init; }
 
+    /// <summary>User and item attributes over the same indices as the matrix, for recipes that use them (others ignore them).</summary>
+    public SideFeatures? Features { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 }
 

@@ -142,7 +142,7 @@ public sealed class TrainingService(
                     : p.Phase;
                 _ = Report(fraction, message);
             });
-            var result = await Task.Run(() => Experiment.Run(data.Interactions, spec, data.ItemCategory, data.Groups, progress, cancellationToken), cancellationToken);
+            var result = await Task.Run(() => Experiment.Run(data.Interactions, spec, data.ItemCategory, data.Groups, progress, cancellationToken, data.Features), cancellationToken);
             await jobs.LogAsync(job, $"NDCG@10 {result.Metrics.Metrics["ndcg@10"]:F4} vs popularity {result.Baseline.Metrics["ndcg@10"]:F4} on {result.Metrics.TestUsers:N0} test users", cancellationToken);
 
             // The evaluated model saw only the training part; the served one sees everything, for the chosen number of epochs.
@@ -151,7 +151,7 @@ public sealed class TrainingService(
             if (result.BestEpoch is { } best)
                 servingHyper[model is AlsRecommender ? "iterations" : "epochs"] = best.ToString(CultureInfo.InvariantCulture);
             var serving = Recipes.Create(request.Recipe, servingHyper, request.ExcludeSeen);
-            await Task.Run(() => serving.Fit(serving.Prepare(data.Interactions).ToMatrix(), new FitOptions { Seed = request.Seed, Cancellation = cancellationToken }), cancellationToken);
+            await Task.Run(() => serving.Fit(serving.Prepare(data.Interactions).ToMatrix(), new FitOptions { Seed = request.Seed, Cancellation = cancellationToken, Features = data.Features }), cancellationToken);
             var artifact = new ModelArtifact(serving, data.UserIds, data.ItemIds).ToBytes(servingHyper);
 
             await Report(0.9, "registering the version");

@@ -44,13 +44,24 @@ public static class EvaluateCommand
             Patience = verb.GetInt("patience", 3),
         };
 
-        var data = verb.Get("interactions") is not null
-            ? PersonalizeInteractionsFile.Read(path, ParseWeights(verb.Get("event-weights")))
-            : OnlineRetailFile.ReadPurchases(path).Interactions;
+        LoadedInteractions data;
+        SideFeatures? features = null;
+        if (verb.Get("interactions") is not null)
+        {
+            data = PersonalizeInteractionsFile.Read(path, ParseWeights(verb.Get("event-weights")));
+        }
+        else
+        {
+            // The export's only attribute: each customer's country, as a user feature.
+            var retail = OnlineRetailFile.ReadPurchases(path);
+            data = retail.Interactions;
+            var (countries, names) = SideFeatures.OneHot(data.Set.Users, ("country", retail.CountryOfUser));
+            features = SideFeatures.None(data.Set.Users, data.Set.Items) with { UserFeatures = countries, UserFeatureNames = names };
+        }
         ExperimentResult result;
         try
         {
-            result = Experiment.Run(data.Set, spec);
+            result = Experiment.Run(data.Set, spec, features: features);
         }
         catch (ArgumentException e)
         {

@@ -70,11 +70,11 @@ public abstract class Recommender
     {
         History.Add(record);
         options.Progress?.Report(record);
-        if (score is not { } ndcg)
+        if (score is not { } value)
             return true;
-        if (ndcg > _bestScore)
+        if (value > _bestScore)
         {
-            _bestScore = ndcg;
+            _bestScore = value;
             BestEpoch = record.Epoch;
             snapshot();
             return true;

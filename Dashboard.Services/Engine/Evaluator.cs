@@ -11,7 +11,9 @@ public sealed record UserGroups(int[] GroupOfUser, string[] Names);
 /// <summary>
 /// Evaluates recommenders on a held-out test matrix. A test user is one with training history and at least
 /// one relevant test item; relevant = the user's test items, minus those already in training when the model
-/// leaves seen items out (it could never recommend them). Metrics are averaged over test users.
+/// leaves seen items out (it could never recommend them). Metrics are averaged over test users. Cold-start is
+/// reported apart: <c>ndcg@K_cold_users</c> averages NDCG@K over users with a relevant test item and at most one
+/// training item, including users with none (who are otherwise not test users).
 /// </summary>
 public sealed class Evaluator
 {
@@ -60,6 +62,15 @@ public sealed class Evaluator
     /// <summary>NDCG@K alone, for per-epoch validation.</summary>
     public double Ndcg(Recommender model) => Evaluate(model).Metrics[$"ndcg@{_k}"];
 
+    /// <summary>RMSE and MAE (<see cref="Metrics.Rmse"/>, <see cref="Metrics.Mae"/>) of a model's predicted ratings over rated pairs.</summary>
+    public static (double Rmse, double Mae) RatingErrors(IRatingPredictor model, InteractionSet ratings)
+    {
+        var predicted = new float[ratings.Count];
+        for (var k = 0; k < predicted.Length; k++)
+            predicted[k] = model.Predict(ratings.User[k], ratings.Item[k]);
+        return (Metrics.Rmse(predicted, ratings.Weight), Metrics.Mae(predicted, ratings.Weight));
+    }
+
     public EvaluationResult Evaluate(Recommender model)
     {
         var users = _sampledUsers ?? Enumerable.Range(0, _train.Rows).ToArray();
@@ -67,12 +78,14 @@ public sealed class Evaluator
         var diversity = new double[users.Length];
         var novelty = new double[users.Length];
         var evaluated = new bool[users.Length];
+        var cold = new bool[users.Length];
         var recommended = new bool[_train.Columns];
 
         Parallel.For(0, users.Length, () => (Items: new int[_k], Scores: new float[_k], Relevant: new HashSet<int>()), (n, _, buffers) =>
         {
             var u = users[n];
-            if (u >= model.Users || _train.RowLength(u) == 0)
+            var history = _train.RowLength(u);
+            if (u >= model.Users || (history == 0 && _sampledUsers is not null))
                 return buffers;
             var relevant = buffers.Relevant;
             relevant.Clear();
@@ -96,6 +109,9 @@ public sealed class Evaluator
             if (_itemCategory is not null)
                 diversity[n] = Metrics.IntraListDiversity(ranked, _itemCategory, _k);
             novelty[n] = Metrics.Novelty(ranked, _itemUserShare, _k);
+            cold[n] = history <= 1;
+            if (history == 0)
+                return buffers;
             foreach (var i in ranked)
                 recommended[i] = true; // every writer writes true: no race on the outcome
             evaluated[n] = true;
@@ -130,6 +146,9 @@ public sealed class Evaluator
         };
         if (_itemCategory is not null)
             metrics[$"diversity@{_k}"] = Mean(diversitySum);
+        var coldUsers = cold.Count(c => c);
+        if (coldUsers > 0)
+            metrics[$"ndcg@{_k}_cold_users"] = Enumerable.Range(0, users.Length).Where(n => cold[n]).Sum(n => per[n, 2]) / coldUsers;
 
         var groupNdcg = new Dictionary<string, IReadOnlyDictionary<string, double>>();
         foreach (var (dimension, groups) in _groups)

@@ -71,7 +71,7 @@ public static class Experiment
 {
     public static ExperimentResult Run(InteractionSet data, ExperimentSpec spec, int[]? itemCategory = null,
         IReadOnlyDictionary<string, UserGroups>? groups = null, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, SideFeatures? features = null)
     {
         var split = Splits.Make(data, spec.Split, spec.TestRatio, spec.Seed);
         var train = split.Train.ToMatrix();
@@ -80,12 +80,12 @@ public static class Experiment
         var hyperparameters = recipe.Complete(spec.Hyperparameters);
 
         // The validation slice: held out of the training part the same way the test is held out of all the data.
-        var validation = new Lazy<(CsrMatrix Train, CsrMatrix Validation, Evaluator Evaluator, InteractionSet TrainSet)>(() =>
+        var validation = new Lazy<ValidationSlice>(() =>
         {
             var inner = Splits.Make(split.Train, spec.Split, spec.ValidationRatio, spec.Seed + 1);
             var innerTrain = inner.Train.ToMatrix();
             var innerValidation = inner.Test.ToMatrix();
-            return (innerTrain, innerValidation, new Evaluator(innerTrain, innerValidation, 10, maxUsers: spec.ValidationUsers, seed: spec.Seed), inner.Train);
+            return new ValidationSlice(innerTrain, new Evaluator(innerTrain, innerValidation, 10, maxUsers: spec.ValidationUsers, seed: spec.Seed), inner.Train, inner.Test);
         });
 
         AutoSearchResult? search = null;
@@ -98,7 +98,7 @@ public static class Experiment
             progress?.Report(new ExperimentProgress(ExperimentPhase.Searching));
             search = AutoSearch.Run(searchSpec, spec.Seed, (candidate, hyper, token) =>
             {
-                var fitted = FitOnValidation(candidate, hyper, spec, validation.Value, null, token);
+                var fitted = FitOnValidation(candidate, hyper, spec, validation.Value, features, null, token);
                 return (fitted.Ndcg, fitted.Model.BestEpoch);
             }, new InlineProgress<AutoTrial>(t => progress?.Report(new ExperimentProgress(ExperimentPhase.Searching, Trial: t))), cancellation);
             recipe = search.Winner;
@@ -108,7 +108,7 @@ public static class Experiment
         else if (recipe.Iterative && spec.ValidationRatio > 0)
         {
             progress?.Report(new ExperimentProgress(ExperimentPhase.ChoosingEpochs));
-            var selection = FitOnValidation(recipe, hyperparameters, spec, validation.Value,
+            var selection = FitOnValidation(recipe, hyperparameters, spec, validation.Value, features,
                 new InlineProgress<EpochRecord>(e => progress?.Report(new ExperimentProgress(ExperimentPhase.ChoosingEpochs, e))), cancellation).Model;
             history = selection.History.ToList();
             bestEpoch = selection.BestEpoch;
@@ -124,6 +124,7 @@ public static class Experiment
         model.Fit(fitMatrix, new FitOptions
         {
             Seed = spec.Seed,
+            Features = features,
             Cancellation = cancellation,
             Progress = new InlineProgress<EpochRecord>(e => progress?.Report(new ExperimentProgress(ExperimentPhase.Training, e))),
         });
@@ -137,21 +138,30 @@ public static class Experiment
         var baselineModel = new PopularityRecommender { ExcludeSeen = spec.ExcludeSeen };
         baselineModel.Fit(train, new FitOptions { Seed = spec.Seed });
         var baseline = evaluator.Evaluate(baselineModel);
+        if (model is IRatingPredictor predictor)
+        {
+            var (rmse, mae) = Evaluator.RatingErrors(predictor, split.Test.Ratings());
+            metrics = metrics with { Metrics = new Dictionary<string, double>(metrics.Metrics) { ["rmse"] = rmse, ["mae"] = mae } };
+        }
         return new ExperimentResult(model, recipe, hyperparameters, split, metrics, baseline, history, bestEpoch, trainSeconds, split.Train.Count, search);
     }
 
+    /// <summary>The training part split again: what the model fits on, and the held-out slice that judges it.</summary>
+    private sealed record ValidationSlice(CsrMatrix Train, Evaluator Evaluator, InteractionSet TrainSet, InteractionSet ValidationSet);
+
     /// <summary>Fits on the training part minus the validation slice (early-stopped on it when iterative) and scores the slice.</summary>
     private static (Recommender Model, double Ndcg) FitOnValidation(RecipeDescriptor recipe, IReadOnlyDictionary<string, string> hyperparameters,
-        ExperimentSpec spec, (CsrMatrix Train, CsrMatrix Validation, Evaluator Evaluator, InteractionSet TrainSet) slice,
-        IProgress<EpochRecord>? progress, CancellationToken cancellation)
+        ExperimentSpec spec, ValidationSlice slice, SideFeatures? features, IProgress<EpochRecord>? progress, CancellationToken cancellation)
     {
         var model = recipe.Create(hyperparameters, spec.ExcludeSeen);
-        model.Validation = slice.Validation;
+        // Prepared the recipe's way (a rating model validates on ratings, not on event weights).
+        model.Validation = model.Prepare(slice.ValidationSet).ToMatrix();
         var prepared = model.Prepare(slice.TrainSet);
         var matrix = ReferenceEquals(prepared, slice.TrainSet) ? slice.Train : prepared.ToMatrix();
         model.Fit(matrix, new FitOptions
         {
             Seed = spec.Seed,
+            Features = features,
             ValidationNdcg = recipe.Iterative ? m => slice.Evaluator.Ndcg(m) : null,
             Patience = spec.Patience,
             Cancellation = cancellation,

@@ -2,7 +2,8 @@ namespace Recs.Services.Engine;
 
 /// <summary>
 /// Ranking metrics for one user's top-K list against the set of items that user actually went on to
-/// interact with (the relevant set). Each is a pure function; evaluation averages them over users.
+/// interact with (the relevant set), and rating errors for recipes that predict values. Each is a pure function;
+/// evaluation averages the ranking metrics over users.
 /// Positions are 1-based in the formulas; <c>rel_i</c> is 1 when the item at position i is relevant.
 /// </summary>
 public static class Metrics
@@ -93,6 +94,38 @@ public static class Metrics
         for (var i = 0; i < n; i++)
             sum += -Math.Log2(itemUserShare[ranked[i]]);
         return sum / n;
+    }
+
+    /// <summary>
+    /// Root mean squared error of predicted ratings: RMSE = √((1/n) Σ_k (r̂_k − r_k)²) over the n pairs of
+    /// <paramref name="predicted"/> r̂ and <paramref name="actual"/> r; 0 when there are none.
+    /// </summary>
+    public static double Rmse(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    {
+        CheckPairs(predicted, actual);
+        double sum = 0;
+        for (var k = 0; k < predicted.Length; k++)
+        {
+            var e = (double)predicted[k] - actual[k];
+            sum += e * e;
+        }
+        return predicted.Length == 0 ? 0 : Math.Sqrt(sum / predicted.Length);
+    }
+
+    /// <summary>Mean absolute error of predicted ratings: MAE = (1/n) Σ_k |r̂_k − r_k|; 0 when there are none.</summary>
+    public static double Mae(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    {
+        CheckPairs(predicted, actual);
+        double sum = 0;
+        for (var k = 0; k < predicted.Length; k++)
+            sum += Math.Abs((double)predicted[k] - actual[k]);
+        return predicted.Length == 0 ? 0 : sum / predicted.Length;
+    }
+
+    private static void CheckPairs(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    {
+        if (predicted.Length != actual.Length)
+            throw new ArgumentException("Predicted and actual ratings must have equal lengths.");
     }
 
     /// <summary>Catalog coverage: |∪ top-K lists| / catalog size.</summary>

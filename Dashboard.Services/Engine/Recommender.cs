@@ -16,6 +16,9 @@ public sealed record FitOptions
 
     public IProgress<EpochRecord>? Progress { get; init; }
 
+    /// <summary>User and item attributes over the same indices as the matrix, for recipes that use them (others ignore them).</summary>
+    public SideFeatures? Features { get; init; }
+
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -47,14 +50,14 @@ public abstract class Recommender
     /// <summary>The epoch whose state the model kept (early stopping), or null for one-pass recipes.</summary>
     public int? BestEpoch { get; protected set; }
 
-    private double _bestNdcg = double.NegativeInfinity;
+    private double _bestScore = double.NegativeInfinity;
 
     /// <summary>Starts a fresh curve.</summary>
     protected void BeginFit()
     {
         History.Clear();
         BestEpoch = null;
-        _bestNdcg = double.NegativeInfinity;
+        _bestScore = double.NegativeInfinity;
     }
 
     /// <summary>
@@ -62,15 +65,22 @@ public abstract class Recommender
     /// <paramref name="snapshot"/> when the epoch is the best so far, and returns false once
     /// <see cref="FitOptions.Patience"/> epochs have passed without improvement.
     /// </summary>
-    protected bool EndEpoch(EpochRecord record, FitOptions options, Action snapshot)
+    protected bool EndEpoch(EpochRecord record, FitOptions options, Action snapshot) =>
+        EndEpoch(record, options, snapshot, record.ValidationNdcg);
+
+    /// <summary>
+    /// As <see cref="EndEpoch(EpochRecord, FitOptions, Action)"/>, judging epochs by <paramref name="score"/>
+    /// (higher = better, e.g. minus the validation loss of a recipe that predicts values rather than rankings).
+    /// </summary>
+    protected bool EndEpoch(EpochRecord record, FitOptions options, Action snapshot, double? score)
     {
         History.Add(record);
         options.Progress?.Report(record);
-        if (record.ValidationNdcg is not { } ndcg)
+        if (score is not { } value)
             return true;
-        if (ndcg > _bestNdcg)
+        if (value > _bestScore)
         {
-            _bestNdcg = ndcg;
+            _bestScore = value;
             BestEpoch = record.Epoch;
             snapshot();
             return true;

@@ -9,7 +9,8 @@ public sealed record LoadedInteractions(InteractionSet Set, string[] UserIds, st
 /// <summary>
 /// Reads an AWS Personalize interactions CSV: header USER_ID, ITEM_ID, TIMESTAMP (Unix seconds) required,
 /// EVENT_TYPE and EVENT_VALUE optional, any order, any case, plain or .gz. Each interaction's weight is its
-/// event type's weight (default 1). Any malformed row stops the read with its line and reason.
+/// event type's weight (default 1); its value is EVENT_VALUE (NaN when the field is empty; no values at all when the
+/// column is absent or always empty). Any malformed row stops the read with its line and reason.
 /// </summary>
 public static class PersonalizeInteractionsFile
 {
@@ -28,6 +29,7 @@ public static class PersonalizeInteractionsFile
         }
         int user = columns["USER_ID"], item = columns["ITEM_ID"], timestamp = columns["TIMESTAMP"];
         var eventType = columns.GetValueOrDefault("EVENT_TYPE", -1);
+        var eventValue = columns.GetValueOrDefault("EVENT_VALUE", -1);
 
         var userIndex = new Dictionary<string, int>();
         var itemIndex = new Dictionary<string, int>();
@@ -35,6 +37,8 @@ public static class PersonalizeInteractionsFile
         var items = new List<int>();
         var weights = new List<float>();
         var times = new List<long>();
+        var values = new List<float>();
+        var anyValue = false;
         var eventCounts = new Dictionary<string, long>();
         while (csv.Next() is { } row)
         {
@@ -51,6 +55,13 @@ public static class PersonalizeInteractionsFile
             var weight = eventWeights is not null && eventWeights.TryGetValue(type, out var w) ? w : 1f;
             if (weight <= 0)
                 continue;
+            var value = float.NaN;
+            if (eventValue >= 0 && row[eventValue].Trim() is { Length: > 0 } rawValue)
+            {
+                if (!float.TryParse(rawValue, NumberStyles.Float, CultureInfo.InvariantCulture, out value) || !float.IsFinite(value))
+                    throw new InputFileException($"EVENT_VALUE '{rawValue}' is not a number", csv.RecordLine);
+                anyValue = true;
+            }
 
             if (!userIndex.TryGetValue(u, out var ui))
                 userIndex[u] = ui = userIndex.Count;
@@ -60,10 +71,12 @@ public static class PersonalizeInteractionsFile
             items.Add(ii);
             weights.Add(weight);
             times.Add(t);
+            values.Add(value);
         }
         if (users.Count == 0)
             throw new InputFileException("the file has a header but no interactions");
-        var set = new InteractionSet(userIndex.Count, itemIndex.Count, users.ToArray(), items.ToArray(), weights.ToArray(), times.ToArray());
+        var set = new InteractionSet(userIndex.Count, itemIndex.Count, users.ToArray(), items.ToArray(), weights.ToArray(), times.ToArray(),
+            anyValue ? values.ToArray() : null);
         return new LoadedInteractions(set, Order(userIndex), Order(itemIndex), eventCounts);
     }
 

@@ -22,6 +22,8 @@ public static class RecipeCatalog
         UserKnnRecommender.Descriptor,
         PopularityRecommender.Descriptor,
         BprRecommender.Descriptor,
+        HybridRecommender.Descriptor,
+        RatingMfRecommender.Descriptor,
         AlsRecommender.RankingDescriptor,
     ];
 

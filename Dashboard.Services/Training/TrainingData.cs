@@ -3,10 +3,13 @@ using Recs.Services.Engine;
 
 namespace Recs.Services.Training;
 
-/// <summary>Interactions from the database over dense indices, with the database ids behind them and the side data evaluation uses.</summary>
+/// <summary>
+/// Interactions from the database over dense indices, with the database ids behind them, the side data evaluation uses
+/// and the users' and items' attributes as features (for recipes that learn from them).
+/// </summary>
 public sealed record TrainingDataSet(
     InteractionSet Interactions, long[] UserIds, long[] ItemIds, int[] ItemCategory, string[] Categories,
-    IReadOnlyDictionary<string, UserGroups> Groups, DateTime? From, DateTime? To)
+    IReadOnlyDictionary<string, UserGroups> Groups, DateTime? From, DateTime? To, SideFeatures? Features = null)
 {
     /// <summary>What the registry records about the data a model saw.</summary>
     public object Fingerprint(DataSplit? split) => new
@@ -19,12 +22,26 @@ public sealed record TrainingDataSet(
     };
 }
 
-/// <summary>Reads interactions (weighted by event type) and users' regions and age bands for training and evaluation.</summary>
+/// <summary>
+/// Reads interactions (weighted by event type, with their values) and users' regions and age bands for training and
+/// evaluation; user features region, age band and segment, item features category, brand and price band.
+/// </summary>
 public static class TrainingDataLoader
 {
     public static readonly string[] AgeBands = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"];
 
     public static int AgeBand(int age) => age switch { < 25 => 0, < 35 => 1, < 45 => 2, < 55 => 3, < 65 => 4, _ => 5 };
+
+    /// <summary>
+    /// Price quintiles q1 (cheapest) to q5: the cut points are the prices at 20, 40, 60 and 80 % of the sorted known
+    /// prices, and a price's band counts the cut points at or below it. Unknown prices have no band.
+    /// </summary>
+    public static string?[] PriceBands(decimal?[] prices)
+    {
+        var known = prices.Where(p => p is not null).Select(p => p!.Value).Order().ToArray();
+        var cuts = known.Length == 0 ? [] : Enumerable.Range(1, 4).Select(k => known[k * known.Length / 5]).ToArray();
+        return prices.Select(p => p is { } v ? $"q{1 + cuts.Count(c => c <= v)}" : null).ToArray();
+    }
 
     public static async Task<TrainingDataSet> LoadAsync(NpgsqlDataSource dataSource, IReadOnlyDictionary<string, float> eventWeights,
         DateTime? from = null, DateTime? to = null, CancellationToken cancellationToken = default)
@@ -42,8 +59,10 @@ public static class TrainingDataLoader
         var items = new List<int>();
         var weights = new List<float>();
         var times = new List<long>();
+        var values = new List<float>();
+        var anyValue = false;
         const string sql = """
-            select user_id, item_id, event_type, extract(epoch from occurred_at)::bigint
+            select user_id, item_id, event_type, extract(epoch from occurred_at)::bigint, event_value
             from interactions
             where event_type = any(@types) and (@from::timestamptz is null or occurred_at >= @from) and (@to::timestamptz is null or occurred_at < @to)
             order by id
@@ -61,13 +80,18 @@ public static class TrainingDataLoader
                 items.Add(itemIndex[reader.GetInt64(1)]);
                 weights.Add(eventWeights[reader.GetString(2)]);
                 times.Add(reader.GetInt64(3));
+                var valueIsNull = reader.IsDBNull(4);
+                values.Add(valueIsNull ? float.NaN : reader.GetFloat(4));
+                anyValue |= !valueIsNull;
             }
         }
 
         var categories = new List<string>();
         var categoryIndex = new Dictionary<string, int>();
         var itemCategory = new int[itemIds.Length];
-        await using (var command = new NpgsqlCommand("select id, coalesce(category, '') from products order by id", connection))
+        var brand = new string?[itemIds.Length];
+        var price = new decimal?[itemIds.Length];
+        await using (var command = new NpgsqlCommand("select id, coalesce(category, ''), brand, price from products order by id", connection))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
@@ -78,7 +102,10 @@ public static class TrainingDataLoader
                     categoryIndex[name] = c = categories.Count;
                     categories.Add(name);
                 }
-                itemCategory[itemIndex[reader.GetInt64(0)]] = c;
+                var i = itemIndex[reader.GetInt64(0)];
+                itemCategory[i] = c;
+                brand[i] = reader.IsDBNull(2) ? null : reader.GetString(2);
+                price[i] = reader.IsDBNull(3) ? null : reader.GetDecimal(3);
             }
         }
 
@@ -86,7 +113,8 @@ public static class TrainingDataLoader
         var ageBand = new int[userIds.Length];
         var regions = new List<string>();
         var regionIndex = new Dictionary<string, int>();
-        await using (var command = new NpgsqlCommand("select id, region, age from customers order by id", connection))
+        var segment = new string?[userIds.Length];
+        await using (var command = new NpgsqlCommand("select id, region, age, segment from customers order by id", connection))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
@@ -107,16 +135,27 @@ public static class TrainingDataLoader
                     region[u] = r;
                 }
                 ageBand[u] = reader.IsDBNull(2) ? -1 : AgeBand(reader.GetInt16(2));
+                segment[u] = reader.IsDBNull(3) ? null : reader.GetString(3);
             }
         }
 
-        var set = new InteractionSet(userIds.Length, itemIds.Length, users.ToArray(), items.ToArray(), weights.ToArray(), times.ToArray());
+        var set = new InteractionSet(userIds.Length, itemIds.Length, users.ToArray(), items.ToArray(), weights.ToArray(), times.ToArray(),
+            anyValue ? values.ToArray() : null);
         var groups = new Dictionary<string, UserGroups>
         {
             ["region"] = new(region, regions.ToArray()),
             ["age_band"] = new(ageBand, AgeBands),
         };
-        return new TrainingDataSet(set, userIds, itemIds, itemCategory, categories.ToArray(), groups, from, to);
+        var (userFeatures, userFeatureNames) = SideFeatures.OneHot(userIds.Length,
+            ("region", region.Select(r => r < 0 ? null : regions[r]).ToArray()),
+            ("age_band", ageBand.Select(a => a < 0 ? null : AgeBands[a]).ToArray()),
+            ("segment", segment));
+        var (itemFeatures, itemFeatureNames) = SideFeatures.OneHot(itemIds.Length,
+            ("category", itemCategory.Select(c => categories[c]).ToArray()),
+            ("brand", brand),
+            ("price_band", PriceBands(price)));
+        var features = new SideFeatures(userFeatures, itemFeatures, userFeatureNames, itemFeatureNames);
+        return new TrainingDataSet(set, userIds, itemIds, itemCategory, categories.ToArray(), groups, from, to, features);
     }
 
     private static async Task<long[]> ReadIdsAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)

@@ -128,7 +128,7 @@ public sealed class TrainingService(
             if (request.Recipe == RecipeCatalog.Auto)
             {
                 var settings = requested.Resolve(request.Hyperparameters);
-                var shape = new DataShape(data.Interactions.Users, data.Interactions.Items, data.Interactions.Count);
+                var shape = new DataShape(data.Interactions.Users, data.Interactions.Items, data.Interactions.Count, data.Interactions.Value is not null, data.Features is not null);
                 var (candidates, leftOut) = RecipeCatalog.AutoCandidates(shape, request.Campaign);
                 trials = (int)settings["trials"];
                 spec = spec with
@@ -173,14 +173,14 @@ public sealed class TrainingService(
                     _ = job.LogAsync($"trial {trial.Number}: {trial.Recipe} {string.Join(" ", trial.Hyperparameters.Select(h => $"{h.Key}={h.Value}"))} → " +
                         (trial.Error is null ? $"{trial.ValidationNdcg:F4} in {trial.Seconds:F1} s" : trial.Error));
             });
-            var result = await Task.Run(() => Experiment.Run(data.Interactions, spec, data.ItemCategory, data.Groups, progress, cancellationToken), cancellationToken);
+            var result = await Task.Run(() => Experiment.Run(data.Interactions, spec, data.ItemCategory, data.Groups, progress, cancellationToken, data.Features), cancellationToken);
             await job.LogAsync($"{result.Recipe.Name}: NDCG@10 {result.Metrics.Metrics["ndcg@10"]:F4} vs popularity {result.Baseline.Metrics["ndcg@10"]:F4} on {result.Metrics.TestUsers:N0} test users");
 
             // The evaluated model saw only the training part; the served one sees everything, with the same hyperparameters
             // (for iterative recipes the epoch count chosen on validation).
             await job.ReportAsync(0.75, $"training the serving model ({result.Recipe.Name}) on all the data");
             var serving = result.Recipe.Create(result.Hyperparameters, request.ExcludeSeen);
-            await Task.Run(() => serving.Fit(serving.Prepare(data.Interactions).ToMatrix(), new FitOptions { Seed = request.Seed, Cancellation = cancellationToken }), cancellationToken);
+            await Task.Run(() => serving.Fit(serving.Prepare(data.Interactions).ToMatrix(), new FitOptions { Seed = request.Seed, Cancellation = cancellationToken, Features = data.Features }), cancellationToken);
             var artifact = new ModelArtifact(serving, data.UserIds, data.ItemIds).ToBytes(result.Hyperparameters);
 
             await job.ReportAsync(0.9, "registering the version");

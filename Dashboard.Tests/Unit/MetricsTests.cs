@@ -75,6 +75,18 @@ public sealed class MetricsTests
     public void Coverage_is_distinct_recommended_over_catalog() => Assert.Equal(0.25, Metrics.Coverage(25, 100), 12);
 
     [Fact]
+    public void Rmse_and_mae_match_a_hand_computed_case()
+    {
+        // Errors r̂ − r: 0.5, −1, 2, 0. RMSE = √((0.25 + 1 + 4 + 0) / 4) = √1.3125; MAE = (0.5 + 1 + 2 + 0) / 4 = 0.875.
+        float[] predicted = [3.5f, 2f, 5f, 4f];
+        float[] actual = [3f, 3f, 3f, 4f];
+
+        Assert.Equal(Math.Sqrt(1.3125), Metrics.Rmse(predicted, actual), 12);
+        Assert.Equal(0.875, Metrics.Mae(predicted, actual), 12);
+        Assert.Equal(0.0, Metrics.Rmse([], []));
+    }
+
+    [Fact]
     public void Empty_relevant_sets_give_zero_not_nan()
     {
         HashSet<int> none = [];

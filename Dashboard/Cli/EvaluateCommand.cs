@@ -56,18 +56,29 @@ public static class EvaluateCommand
             Patience = verb.GetInt("patience", 3),
         };
 
-        var data = verb.Get("interactions") is not null
-            ? PersonalizeInteractionsFile.Read(path, ParseWeights(verb.Get("event-weights")))
-            : OnlineRetailFile.ReadPurchases(path).Interactions;
+        LoadedInteractions data;
+        SideFeatures? features = null;
+        if (verb.Get("interactions") is not null)
+        {
+            data = PersonalizeInteractionsFile.Read(path, ParseWeights(verb.Get("event-weights")));
+        }
+        else
+        {
+            // The export's only attribute: each customer's country, as a user feature.
+            var retail = OnlineRetailFile.ReadPurchases(path);
+            data = retail.Interactions;
+            var (countries, names) = SideFeatures.OneHot(data.Set.Users, ("country", retail.CountryOfUser));
+            features = SideFeatures.None(data.Set.Users, data.Set.Items) with { UserFeatures = countries, UserFeatureNames = names };
+        }
         if (search is not null)
         {
-            var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Set.Users, data.Set.Items, data.Set.Count));
+            var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Set.Users, data.Set.Items, data.Set.Count, data.Set.Value is not null, features is not null));
             spec = spec with { Search = search with { Candidates = candidates, LeftOut = leftOut } };
         }
         ExperimentResult result;
         try
         {
-            result = Experiment.Run(data.Set, spec);
+            result = Experiment.Run(data.Set, spec, features: features);
         }
         catch (ArgumentException e)
         {

@@ -95,15 +95,31 @@ public sealed class EaseRecommender : Recommender
 
         InvertInPlace(a, n, options);
 
-        // a now holds −P (lower triangle): B_ij = −P_ij / P_jj = −a_ij / a_jj.
+        // a now holds −P in its lower triangle: mirror it (in tiles, for the cache), then B_ij = −P_ij / P_jj = −a_ij / a_jj.
+        const int tile = 64;
+        Parallel.For(0, (n + tile - 1) / tile, new ParallelOptions { CancellationToken = options.Cancellation }, ti =>
+        {
+            var i1 = Math.Min(n, (ti + 1) * tile);
+            for (var j0 = 0; j0 < i1; j0 += tile)
+            {
+                for (var i = ti * tile; i < i1; i++)
+                {
+                    for (var j = j0; j < Math.Min(i, j0 + tile); j++)
+                        a[(long)j * n + i] = a[(long)i * n + j];
+                }
+            }
+        });
+        var scale = new double[n];
+        for (var j = 0; j < n; j++)
+            scale[j] = -1 / a[(long)j * n + j];
         var b = new float[(long)n * n];
         Parallel.For(0, n, new ParallelOptions { CancellationToken = options.Cancellation }, i =>
         {
+            var from = a.AsSpan(i * n, n);
+            var to = b.AsSpan(i * n, n);
             for (var j = 0; j < n; j++)
-            {
-                var aij = j <= i ? a[(long)i * n + j] : a[(long)j * n + i];
-                b[(long)i * n + j] = i == j ? 0f : (float)(-aij / a[(long)j * n + j]);
-            }
+                to[j] = (float)(from[j] * scale[j]);
+            to[i] = 0;
         });
         _b = b;
     }

@@ -82,4 +82,14 @@ public sealed class EaseContractTests : PersonalisedRecommenderContractTests
         var e = Assert.Throws<ArgumentException>(() => Recs.Services.Models.RecipeCatalog.Create("ease", new Dictionary<string, string> { ["max-items"] = "0" }));
         Assert.Contains("max-items", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_cancelled_fit_stops_with_operation_cancelled()
+    {
+        var (train, _) = Blocks();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => new EaseRecommender().Fit(train, new FitOptions { Cancellation = cancelled.Token }));
+    }
 }

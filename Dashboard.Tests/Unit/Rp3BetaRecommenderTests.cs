@@ -30,4 +30,14 @@ public sealed class Rp3BetaContractTests : PersonalisedRecommenderContractTests
         sharp.Fit(m, new FitOptions());
         Assert.Equal(1 / 9.0 * (0.25 + 0.25), sharp.Weight(0, 1), 6);
     }
+
+    [Fact]
+    public void A_cancelled_fit_stops_with_operation_cancelled()
+    {
+        var (train, _) = Blocks();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => new Rp3BetaRecommender().Fit(train, new FitOptions { Cancellation = cancelled.Token }));
+    }
 }

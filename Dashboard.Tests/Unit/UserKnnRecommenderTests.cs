@@ -35,4 +35,14 @@ public sealed class UserKnnContractTests : PersonalisedRecommenderContractTests
         one.Score(0, scores);
         Assert.Equal(0, scores[3]);
     }
+
+    [Fact]
+    public void A_cancelled_fit_stops_with_operation_cancelled()
+    {
+        var (train, _) = Blocks();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => new UserKnnRecommender().Fit(train, new FitOptions { Cancellation = cancelled.Token }));
+    }
 }

@@ -319,6 +319,8 @@ public sealed class AlsRecommender : Recommender, IFactorModel
     /// <summary>YᵀY (f × f) for row-major Y, summed per thread and then combined.</summary>
     private static float[] Gram(float[] factors, int f)
     {
+        if (f == 64 && Vector512.IsHardwareAccelerated)
+            return Gram64(factors);
         var rows = factors.Length / f;
         var total = new float[f * f];
         var chunks = Math.Max(1, Math.Min(Environment.ProcessorCount * 4, rows / 256));
@@ -339,6 +341,72 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         return total;
     }
 
+    /// <summary>
+    /// YᵀY for 64 factors with AVX-512: each task owns four rows of the result and keeps them in sixteen registers
+    /// while it streams Y once, so nothing is summed across threads (the result does not depend on the core count).
+    /// </summary>
+    private static float[] Gram64(float[] factors)
+    {
+        const int f = 64;
+        var rows = factors.Length / f;
+        var gram = new float[f * f];
+        Parallel.For(0, f / 4, block =>
+        {
+            var g = 4 * block;
+            ref var y = ref MemoryMarshal.GetArrayDataReference(factors);
+            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+            Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+            Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+            for (nint row = 0; row < rows; row++)
+            {
+                ref var yr = ref Unsafe.Add(ref y, row * f);
+                var y0 = Vector512.LoadUnsafe(ref yr, 0);
+                var y1 = Vector512.LoadUnsafe(ref yr, 16);
+                var y2 = Vector512.LoadUnsafe(ref yr, 32);
+                var y3 = Vector512.LoadUnsafe(ref yr, 48);
+                var s = Vector512.Create(Unsafe.Add(ref yr, g));
+                a00 = Vector512.FusedMultiplyAdd(y0, s, a00);
+                a01 = Vector512.FusedMultiplyAdd(y1, s, a01);
+                a02 = Vector512.FusedMultiplyAdd(y2, s, a02);
+                a03 = Vector512.FusedMultiplyAdd(y3, s, a03);
+                s = Vector512.Create(Unsafe.Add(ref yr, g + 1));
+                a10 = Vector512.FusedMultiplyAdd(y0, s, a10);
+                a11 = Vector512.FusedMultiplyAdd(y1, s, a11);
+                a12 = Vector512.FusedMultiplyAdd(y2, s, a12);
+                a13 = Vector512.FusedMultiplyAdd(y3, s, a13);
+                s = Vector512.Create(Unsafe.Add(ref yr, g + 2));
+                a20 = Vector512.FusedMultiplyAdd(y0, s, a20);
+                a21 = Vector512.FusedMultiplyAdd(y1, s, a21);
+                a22 = Vector512.FusedMultiplyAdd(y2, s, a22);
+                a23 = Vector512.FusedMultiplyAdd(y3, s, a23);
+                s = Vector512.Create(Unsafe.Add(ref yr, g + 3));
+                a30 = Vector512.FusedMultiplyAdd(y0, s, a30);
+                a31 = Vector512.FusedMultiplyAdd(y1, s, a31);
+                a32 = Vector512.FusedMultiplyAdd(y2, s, a32);
+                a33 = Vector512.FusedMultiplyAdd(y3, s, a33);
+            }
+            ref var out0 = ref gram[g * f];
+            a00.StoreUnsafe(ref out0, 0);
+            a01.StoreUnsafe(ref out0, 16);
+            a02.StoreUnsafe(ref out0, 32);
+            a03.StoreUnsafe(ref out0, 48);
+            a10.StoreUnsafe(ref out0, 64);
+            a11.StoreUnsafe(ref out0, 80);
+            a12.StoreUnsafe(ref out0, 96);
+            a13.StoreUnsafe(ref out0, 112);
+            a20.StoreUnsafe(ref out0, 128);
+            a21.StoreUnsafe(ref out0, 144);
+            a22.StoreUnsafe(ref out0, 160);
+            a23.StoreUnsafe(ref out0, 176);
+            a30.StoreUnsafe(ref out0, 192);
+            a31.StoreUnsafe(ref out0, 208);
+            a32.StoreUnsafe(ref out0, 224);
+            a33.StoreUnsafe(ref out0, 240);
+        });
+        return gram;
+    }
+
     private static void MatVec(float[] matrix, ReadOnlySpan<float> v, Span<float> result, int f)
     {
         for (var g = 0; g < f; g++)
@@ -354,6 +422,11 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         var f = _factors;
         var gram = Gram(_y, f);
         var perUser = new double[Users];
+        if (f == 64 && Vector512.IsHardwareAccelerated && !GeneralKernel)
+        {
+            Parallel.For(0, Users, u => perUser[u] = UserLoss64(_x, _y, confidence, gram, u));
+            return (perUser.Sum() + _regularization * (TensorPrimitives.SumOfSquares(_x) + (double)TensorPrimitives.SumOfSquares(_y))) / ((double)Users * Items);
+        }
         Parallel.For(0, Users, () => new float[f], (u, _, tmp) =>
         {
             var x = _x.AsSpan(u * f, f);
@@ -372,6 +445,30 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         }, _ => { });
         var total = perUser.Sum() + _regularization * (TensorPrimitives.SumOfSquares(_x) + (double)TensorPrimitives.SumOfSquares(_y));
         return total / ((double)Users * Items);
+    }
+
+    /// <summary>One user's term of <see cref="Loss"/> with the 64-factor AVX-512 kernels.</summary>
+    private static double UserLoss64(float[] userFactors, float[] itemFactors, CsrMatrix confidence, float[] gram, int u)
+    {
+        const int f = 64;
+        ref var xRef = ref userFactors[u * f];
+        ref var yBase = ref MemoryMarshal.GetArrayDataReference(itemFactors);
+        var x0 = Vector512.LoadUnsafe(ref xRef, 0);
+        var x1 = Vector512.LoadUnsafe(ref xRef, 16);
+        var x2 = Vector512.LoadUnsafe(ref xRef, 32);
+        var x3 = Vector512.LoadUnsafe(ref xRef, 48);
+        GramTimes(ref MemoryMarshal.GetArrayDataReference(gram), ref xRef, out var t0, out var t1, out var t2, out var t3);
+        double loss = Dot(t0, t1, t2, t3, x0, x1, x2, x3);
+        var items = confidence.RowColumns(u);
+        var cm1 = confidence.RowValues(u);
+        for (var k = 0; k < items.Length; k++)
+        {
+            ref var y = ref Unsafe.Add(ref yBase, (nint)items[k] * f);
+            double s = Dot(Vector512.LoadUnsafe(ref y, 0), Vector512.LoadUnsafe(ref y, 16), Vector512.LoadUnsafe(ref y, 32), Vector512.LoadUnsafe(ref y, 48), x0, x1, x2, x3);
+            double c = cm1[k] + 1;
+            loss += (c - 1) * s * s - 2 * c * s + c;
+        }
+        return loss;
     }
 
     public override void Score(int user, Span<float> scores)

@@ -222,7 +222,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
             var y1 = Vector512.LoadUnsafe(ref y, 16);
             var y2 = Vector512.LoadUnsafe(ref y, 32);
             var y3 = Vector512.LoadUnsafe(ref y, 48);
-            var s = Vector512.Sum(Vector512.FusedMultiplyAdd(y1, x1, y0 * x0) + Vector512.FusedMultiplyAdd(y3, x3, y2 * x2));
+            var s = Sum(Vector512.FusedMultiplyAdd(y1, x1, y0 * x0) + Vector512.FusedMultiplyAdd(y3, x3, y2 * x2));
             var c = Unsafe.Add(ref values, k);
             var coefficient = Vector512.Create(c + 1 - c * s);
             r0 = Vector512.FusedMultiplyAdd(y0, coefficient, r0);
@@ -252,7 +252,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
                 var y1 = Vector512.LoadUnsafe(ref y, 16);
                 var y2 = Vector512.LoadUnsafe(ref y, 32);
                 var y3 = Vector512.LoadUnsafe(ref y, 48);
-                var s = Vector512.Sum(Vector512.FusedMultiplyAdd(y1, p1, y0 * p0) + Vector512.FusedMultiplyAdd(y3, p3, y2 * p2));
+                var s = Sum(Vector512.FusedMultiplyAdd(y1, p1, y0 * p0) + Vector512.FusedMultiplyAdd(y3, p3, y2 * p2));
                 var coefficient = Vector512.Create(Unsafe.Add(ref values, k) * s);
                 ap0 = Vector512.FusedMultiplyAdd(y0, coefficient, ap0);
                 ap1 = Vector512.FusedMultiplyAdd(y1, coefficient, ap1);
@@ -284,10 +284,21 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         x3.StoreUnsafe(ref xRef, 48);
     }
 
+    /// <summary>The sum of the lanes: halves folded down to four lanes, then two shuffles (Vector512.Sum takes about three times the instructions).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Sum(Vector512<float> v)
+    {
+        var half = v.GetLower() + v.GetUpper();
+        var quarter = half.GetLower() + half.GetUpper();
+        quarter += Vector128.Shuffle(quarter, Vector128.Create(2, 3, 0, 1));
+        quarter += Vector128.Shuffle(quarter, Vector128.Create(1, 0, 3, 2));
+        return quarter.ToScalar();
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Dot(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
         Vector512<float> b0, Vector512<float> b1, Vector512<float> b2, Vector512<float> b3) =>
-        Vector512.Sum(Vector512.FusedMultiplyAdd(a1, b1, a0 * b0) + Vector512.FusedMultiplyAdd(a3, b3, a2 * b2));
+        Sum(Vector512.FusedMultiplyAdd(a1, b1, a0 * b0) + Vector512.FusedMultiplyAdd(a3, b3, a2 * b2));
 
     /// <summary>(YᵀY + λI) v for 64 factors: the Gram matrix is symmetric, so row g times v[g] summed over g.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -138,6 +138,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
     internal bool GeneralKernel { get; init; }
 
     /// <summary>Conjugate-gradient steps for one row, any factor count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SolveRow(float[] target, float[] fixedFactors, CsrMatrix confidence, float[] gram, int row, float[] buffer, int f, int cgSteps)
     {
         var r = buffer.AsSpan(0, f);
@@ -187,6 +188,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
     /// that each walk y), and the Gram product is 64 broadcast multiply-adds with no horizontal sums. The arithmetic
     /// per row is fixed, so results do not depend on how rows are scheduled across threads.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SolveRow64(float[] target, float[] fixedFactors, CsrMatrix confidence, float[] gram, int row, float[] buffer, int cgSteps)
     {
         const int f = 64;
@@ -361,61 +363,65 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         const int f = 64;
         var rows = factors.Length / f;
         var gram = new float[f * f];
-        Parallel.For(0, f / 4, block =>
-        {
-            var g = 4 * block;
-            ref var y = ref MemoryMarshal.GetArrayDataReference(factors);
-            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-            Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-            Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-            for (nint row = 0; row < rows; row++)
-            {
-                ref var yr = ref Unsafe.Add(ref y, row * f);
-                var y0 = Vector512.LoadUnsafe(ref yr, 0);
-                var y1 = Vector512.LoadUnsafe(ref yr, 16);
-                var y2 = Vector512.LoadUnsafe(ref yr, 32);
-                var y3 = Vector512.LoadUnsafe(ref yr, 48);
-                var s = Vector512.Create(Unsafe.Add(ref yr, g));
-                a00 = Vector512.FusedMultiplyAdd(y0, s, a00);
-                a01 = Vector512.FusedMultiplyAdd(y1, s, a01);
-                a02 = Vector512.FusedMultiplyAdd(y2, s, a02);
-                a03 = Vector512.FusedMultiplyAdd(y3, s, a03);
-                s = Vector512.Create(Unsafe.Add(ref yr, g + 1));
-                a10 = Vector512.FusedMultiplyAdd(y0, s, a10);
-                a11 = Vector512.FusedMultiplyAdd(y1, s, a11);
-                a12 = Vector512.FusedMultiplyAdd(y2, s, a12);
-                a13 = Vector512.FusedMultiplyAdd(y3, s, a13);
-                s = Vector512.Create(Unsafe.Add(ref yr, g + 2));
-                a20 = Vector512.FusedMultiplyAdd(y0, s, a20);
-                a21 = Vector512.FusedMultiplyAdd(y1, s, a21);
-                a22 = Vector512.FusedMultiplyAdd(y2, s, a22);
-                a23 = Vector512.FusedMultiplyAdd(y3, s, a23);
-                s = Vector512.Create(Unsafe.Add(ref yr, g + 3));
-                a30 = Vector512.FusedMultiplyAdd(y0, s, a30);
-                a31 = Vector512.FusedMultiplyAdd(y1, s, a31);
-                a32 = Vector512.FusedMultiplyAdd(y2, s, a32);
-                a33 = Vector512.FusedMultiplyAdd(y3, s, a33);
-            }
-            ref var out0 = ref gram[g * f];
-            a00.StoreUnsafe(ref out0, 0);
-            a01.StoreUnsafe(ref out0, 16);
-            a02.StoreUnsafe(ref out0, 32);
-            a03.StoreUnsafe(ref out0, 48);
-            a10.StoreUnsafe(ref out0, 64);
-            a11.StoreUnsafe(ref out0, 80);
-            a12.StoreUnsafe(ref out0, 96);
-            a13.StoreUnsafe(ref out0, 112);
-            a20.StoreUnsafe(ref out0, 128);
-            a21.StoreUnsafe(ref out0, 144);
-            a22.StoreUnsafe(ref out0, 160);
-            a23.StoreUnsafe(ref out0, 176);
-            a30.StoreUnsafe(ref out0, 192);
-            a31.StoreUnsafe(ref out0, 208);
-            a32.StoreUnsafe(ref out0, 224);
-            a33.StoreUnsafe(ref out0, 240);
-        });
+        Parallel.For(0, f / 4, block => GramRows64(factors, rows, gram, 4 * block));
         return gram;
+    }
+
+    /// <summary>Rows g..g+3 of YᵀY for 64 factors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GramRows64(float[] factors, int rows, float[] gram, int g)
+    {
+        const int f = 64;
+        ref var y = ref MemoryMarshal.GetArrayDataReference(factors);
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        for (nint row = 0; row < rows; row++)
+        {
+            ref var yr = ref Unsafe.Add(ref y, row * f);
+            var y0 = Vector512.LoadUnsafe(ref yr, 0);
+            var y1 = Vector512.LoadUnsafe(ref yr, 16);
+            var y2 = Vector512.LoadUnsafe(ref yr, 32);
+            var y3 = Vector512.LoadUnsafe(ref yr, 48);
+            var s = Vector512.Create(Unsafe.Add(ref yr, g));
+            a00 = Vector512.FusedMultiplyAdd(y0, s, a00);
+            a01 = Vector512.FusedMultiplyAdd(y1, s, a01);
+            a02 = Vector512.FusedMultiplyAdd(y2, s, a02);
+            a03 = Vector512.FusedMultiplyAdd(y3, s, a03);
+            s = Vector512.Create(Unsafe.Add(ref yr, g + 1));
+            a10 = Vector512.FusedMultiplyAdd(y0, s, a10);
+            a11 = Vector512.FusedMultiplyAdd(y1, s, a11);
+            a12 = Vector512.FusedMultiplyAdd(y2, s, a12);
+            a13 = Vector512.FusedMultiplyAdd(y3, s, a13);
+            s = Vector512.Create(Unsafe.Add(ref yr, g + 2));
+            a20 = Vector512.FusedMultiplyAdd(y0, s, a20);
+            a21 = Vector512.FusedMultiplyAdd(y1, s, a21);
+            a22 = Vector512.FusedMultiplyAdd(y2, s, a22);
+            a23 = Vector512.FusedMultiplyAdd(y3, s, a23);
+            s = Vector512.Create(Unsafe.Add(ref yr, g + 3));
+            a30 = Vector512.FusedMultiplyAdd(y0, s, a30);
+            a31 = Vector512.FusedMultiplyAdd(y1, s, a31);
+            a32 = Vector512.FusedMultiplyAdd(y2, s, a32);
+            a33 = Vector512.FusedMultiplyAdd(y3, s, a33);
+        }
+        ref var out0 = ref gram[g * f];
+        a00.StoreUnsafe(ref out0, 0);
+        a01.StoreUnsafe(ref out0, 16);
+        a02.StoreUnsafe(ref out0, 32);
+        a03.StoreUnsafe(ref out0, 48);
+        a10.StoreUnsafe(ref out0, 64);
+        a11.StoreUnsafe(ref out0, 80);
+        a12.StoreUnsafe(ref out0, 96);
+        a13.StoreUnsafe(ref out0, 112);
+        a20.StoreUnsafe(ref out0, 128);
+        a21.StoreUnsafe(ref out0, 144);
+        a22.StoreUnsafe(ref out0, 160);
+        a23.StoreUnsafe(ref out0, 176);
+        a30.StoreUnsafe(ref out0, 192);
+        a31.StoreUnsafe(ref out0, 208);
+        a32.StoreUnsafe(ref out0, 224);
+        a33.StoreUnsafe(ref out0, 240);
     }
 
     private static void MatVec(float[] matrix, ReadOnlySpan<float> v, Span<float> result, int f)
@@ -459,6 +465,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
     }
 
     /// <summary>One user's term of <see cref="Loss"/> with the 64-factor AVX-512 kernels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double UserLoss64(float[] userFactors, float[] itemFactors, CsrMatrix confidence, float[] gram, int u)
     {
         const int f = 64;

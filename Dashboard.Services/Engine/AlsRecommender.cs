@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -107,7 +108,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
     /// <summary>Runs <paramref name="iterations"/> ALS sweeps and returns seconds per sweep (for benchmarks).</summary>
     public double[] TimeIterations(CsrMatrix userItems, int iterations, ulong seed = 42)
     {
-        var probe = new AlsRecommender(_factors, iterations, _regularization, _alpha, _cgSteps, _recipe);
+        var probe = new AlsRecommender(_factors, iterations, _regularization, _alpha, _cgSteps, _recipe) { GeneralKernel = GeneralKernel };
         probe.Fit(userItems, new FitOptions { Seed = seed });
         return probe.History.Select(h => h.Seconds).ToArray();
     }
@@ -137,7 +138,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
     /// <summary>For tests: solve with the general kernel even where the 64-factor AVX-512 one applies.</summary>
     internal bool GeneralKernel { get; init; }
 
-    /// <summary>Conjugate-gradient steps for one row, any factor count.</summary>
+    /// <summary>Conjugate-gradient steps for one row, any factor count; vectors of the machine's width with a scalar tail.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SolveRow(float[] target, float[] fixedFactors, CsrMatrix confidence, float[] gram, int row, float[] buffer, int f, int cgSteps)
     {
@@ -149,14 +150,10 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         var cm1 = confidence.RowValues(row);
 
         // r = Yᵀ C_u p_u − (YᵀY + λI + Yᵀ(C_u − I)Y) x
-        MatVec(gram, x, r, f);
+        GramTimes(gram, x, r, f);
         TensorPrimitives.Negate(r, r);
         for (var k = 0; k < items.Length; k++)
-        {
-            var y = fixedFactors.AsSpan(items[k] * f, f);
-            var c = cm1[k];
-            TensorPrimitives.MultiplyAdd(y, c + 1 - c * TensorPrimitives.Dot(y, x), r, r);
-        }
+            AddObserved(fixedFactors.AsSpan(items[k] * f, f), x, r, cm1[k] + 1, -cm1[k]);
         r.CopyTo(p);
         var rsOld = TensorPrimitives.Dot(r, r);
         if (rsOld < 1e-20f)
@@ -164,12 +161,9 @@ public sealed class AlsRecommender : Recommender, IFactorModel
 
         for (var step = 0; step < cgSteps; step++)
         {
-            MatVec(gram, p, ap, f);
+            GramTimes(gram, p, ap, f);
             for (var k = 0; k < items.Length; k++)
-            {
-                var y = fixedFactors.AsSpan(items[k] * f, f);
-                TensorPrimitives.MultiplyAdd(y, cm1[k] * TensorPrimitives.Dot(y, p), ap, ap);
-            }
+                AddObserved(fixedFactors.AsSpan(items[k] * f, f), p, ap, 0, cm1[k]);
             var alpha = rsOld / TensorPrimitives.Dot(p, ap);
             TensorPrimitives.MultiplyAdd(p, alpha, x, x);
             TensorPrimitives.MultiplyAdd(ap, -alpha, r, r);
@@ -180,6 +174,51 @@ public sealed class AlsRecommender : Recommender, IFactorModel
             TensorPrimitives.MultiplyAdd(p, rsNew / rsOld, r, p);
             rsOld = rsNew;
         }
+    }
+
+    /// <summary>
+    /// acc += (a + b·(y·v))·y, inlined into the row loop: two calls into TensorPrimitives per observed item cost more
+    /// than the arithmetic at these lengths.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddObserved(ReadOnlySpan<float> y, ReadOnlySpan<float> v, Span<float> acc, float a, float b) =>
+        AddScaled(y, a + b * Dot(y, v), acc);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot(ReadOnlySpan<float> y, ReadOnlySpan<float> v)
+    {
+        ref var yRef = ref MemoryMarshal.GetReference(y);
+        ref var vRef = ref MemoryMarshal.GetReference(v);
+        var sum = Vector<float>.Zero;
+        var g = 0;
+        for (; g + Vector<float>.Count <= y.Length; g += Vector<float>.Count)
+            sum = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref yRef, (nuint)g), Vector.LoadUnsafe(ref vRef, (nuint)g), sum);
+        var s = Vector.Sum(sum);
+        for (; g < y.Length; g++)
+            s += Unsafe.Add(ref yRef, g) * Unsafe.Add(ref vRef, g);
+        return s;
+    }
+
+    /// <summary>acc += scale·y (acc at least as long as y).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled(ReadOnlySpan<float> y, float scale, Span<float> acc)
+    {
+        ref var yRef = ref MemoryMarshal.GetReference(y);
+        ref var accRef = ref MemoryMarshal.GetReference(acc[..y.Length]);
+        var scaleVector = new Vector<float>(scale);
+        var g = 0;
+        for (; g + Vector<float>.Count <= y.Length; g += Vector<float>.Count)
+            Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref yRef, (nuint)g), scaleVector, Vector.LoadUnsafe(ref accRef, (nuint)g)).StoreUnsafe(ref accRef, (nuint)g);
+        for (; g < y.Length; g++)
+            Unsafe.Add(ref accRef, g) += scale * Unsafe.Add(ref yRef, g);
+    }
+
+    /// <summary>result = G v for the symmetric Gram matrix: row g scaled by v[g], summed (no horizontal sums).</summary>
+    private static void GramTimes(float[] gram, ReadOnlySpan<float> v, Span<float> result, int f)
+    {
+        result.Clear();
+        for (var g = 0; g < f; g++)
+            AddScaled(gram.AsSpan(g * f, f), v[g], result);
     }
 
     /// <summary>

@@ -13,7 +13,7 @@ namespace Recs.Services.Engine;
 /// Σ_u Σ_i c_ui (p_ui − x_u·y_i)² + λ(‖X‖² + ‖Y‖²) by alternating least squares, each row solved approximately
 /// with a few conjugate-gradient steps warm-started from its previous value (Takács, Pilászy &amp; Tikk 2011),
 /// using YᵀY + Yᵀ(C_u − I)Y so only observed pairs cost anything. Rows are solved in parallel; the kernels
-/// are SIMD: with 64 factors and AVX-512 a row's whole solve runs in vector registers, otherwise TensorPrimitives.
+/// are SIMD: with 64 factors and AVX-512 a row's whole solve runs in vector registers, otherwise Vector&lt;T&gt; loops.
 /// The same factors serve personalized-ranking.
 /// </summary>
 public sealed class AlsRecommender : Recommender, IFactorModel
@@ -71,6 +71,7 @@ public sealed class AlsRecommender : Recommender, IFactorModel
 
     public override void Fit(CsrMatrix userItems, FitOptions options)
     {
+        CheckStructure(userItems);
         Users = userItems.Rows;
         Items = userItems.Columns;
         _itemGram = null;
@@ -102,6 +103,23 @@ public sealed class AlsRecommender : Recommender, IFactorModel
         {
             _x = bestX;
             _y = bestY;
+        }
+    }
+
+    /// <summary>The 64-factor kernels index factor rows without bounds checks, so the row ranges and columns are checked once here.</summary>
+    private static void CheckStructure(CsrMatrix m)
+    {
+        if (m.RowStart[0] != 0)
+            throw new ArgumentException("The first row must start at 0.", nameof(m));
+        for (var r = 0; r < m.Rows; r++)
+        {
+            if (m.RowStart[r + 1] < m.RowStart[r])
+                throw new ArgumentException($"Row {r} ends before it starts.", nameof(m));
+        }
+        foreach (var c in m.ColumnIndex)
+        {
+            if ((uint)c >= (uint)m.Columns)
+                throw new ArgumentException($"Column {c} is outside 0..{m.Columns - 1}.", nameof(m));
         }
     }
 

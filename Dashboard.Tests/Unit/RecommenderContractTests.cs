@@ -230,6 +230,14 @@ public sealed class AlsContractTests : PersonalisedRecommenderContractTests
     }
 
     [Fact]
+    public void A_matrix_whose_columns_point_outside_it_is_refused_before_any_factor_is_read()
+    {
+        var m = new CsrMatrix(2, 3, [0, 1, 2], [0, 7], [1f, 1f]);
+
+        Assert.Throws<ArgumentException>(() => new AlsRecommender(factors: 64, iterations: 1).Fit(m, new FitOptions()));
+    }
+
+    [Fact]
     public void Personalized_ranking_orders_a_given_list_by_the_users_scores()
     {
         var m = CsrMatrix.FromTriples(40, 20,

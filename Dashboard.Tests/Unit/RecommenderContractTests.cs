@@ -227,6 +227,40 @@ public sealed class AlsContractTests : PersonalisedRecommenderContractTests
     }
 
     [Fact]
+    public void The_64_factor_kernel_solves_the_same_problem_as_the_general_one()
+    {
+        // Where AVX-512 is missing both fits take the general path and agree trivially.
+        var data = Recs.Services.Ingestion.DemoDataGenerator.Generate(new() { Customers = 300, Products = 120, OrderLines = 5_000, Seed = 9 });
+        var m = CsrMatrix.FromTriples(data.Customers.Length, data.Products.Length,
+            data.Lines.Select(l => data.Orders[l.Order].Customer).ToArray(), data.Lines.Select(l => l.Product).ToArray(),
+            data.Lines.Select(l => (float)l.Quantity).ToArray());
+        var fast = new AlsRecommender(factors: 64, iterations: 4);
+        var general = new AlsRecommender(factors: 64, iterations: 4) { GeneralKernel = true };
+        var again = new AlsRecommender(factors: 64, iterations: 4);
+
+        fast.Fit(m, new FitOptions { Seed = 3 });
+        general.Fit(m, new FitOptions { Seed = 3 });
+        again.Fit(m, new FitOptions { Seed = 3 });
+
+        Assert.True(fast.UserFactors.SequenceEqual(again.UserFactors) && fast.ItemFactors.SequenceEqual(again.ItemFactors));
+        for (var k = 0; k < 4; k++)
+            Assert.Equal(general.History[k].TrainLoss, fast.History[k].TrainLoss, 1e-4 * general.History[k].TrainLoss);
+        var scale = Math.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(general.ItemFactors));
+        var items = general.ItemFactors;
+        var fastItems = fast.ItemFactors;
+        for (var k = 0; k < items.Length; k++)
+            Assert.True(Math.Abs(items[k] - fastItems[k]) <= 1e-3 * scale, $"item factor {k}: {items[k]} vs {fastItems[k]}");
+    }
+
+    [Fact]
+    public void A_matrix_whose_columns_point_outside_it_is_refused_before_any_factor_is_read()
+    {
+        var m = new CsrMatrix(2, 3, [0, 1, 2], [0, 7], [1f, 1f]);
+
+        Assert.Throws<ArgumentException>(() => new AlsRecommender(factors: 64, iterations: 1).Fit(m, new FitOptions()));
+    }
+
+    [Fact]
     public void Personalized_ranking_orders_a_given_list_by_the_users_scores()
     {
         var m = CsrMatrix.FromTriples(40, 20,

@@ -14,7 +14,7 @@ namespace Recs.Services.Engine;
 /// triangle only, SIMD and parallel); B is kept in single precision. Dense: items² doubles while fitting and
 /// items² floats to serve, so catalogues above <c>max-items</c> are refused.
 /// </summary>
-public sealed class EaseRecommender : Recommender
+public sealed class EaseRecommender : Recommender, IHistoryScorer
 {
     public const string Name = "ease";
 
@@ -30,6 +30,7 @@ public sealed class EaseRecommender : Recommender
         ],
         v => new EaseRecommender(v.Float("lambda"), v.Int("max-items")))
     {
+        CanFoldIn = true,
         Refuses = shape => shape.Items > DefaultMaxItems
             ? $"{shape.Items:N0} items is above ease's default limit of {DefaultMaxItems:N0} (it would need about {MemoryMegabytes(shape.Items):N0} MB)"
             : null,
@@ -333,6 +334,18 @@ public sealed class EaseRecommender : Recommender
         var weights = _userItems.RowValues(user);
         for (var k = 0; k < items.Length; k++)
             TensorPrimitives.MultiplyAdd(_b.AsSpan(items[k] * Items, Items), weights[k], scores, scores);
+    }
+
+    /// <summary>Σ over the history's distinct items of their rows of B (the model sees each item once, as its binarised training matrix did).</summary>
+    public void ScoreHistory(ReadOnlySpan<int> items, ReadOnlySpan<float> weights, Span<float> scores)
+    {
+        scores.Clear();
+        var seen = new HashSet<int>();
+        foreach (var i in items)
+        {
+            if ((uint)i < (uint)Items && seen.Add(i))
+                TensorPrimitives.Add(_b.AsSpan(i * Items, Items), scores, scores);
+        }
     }
 
     /// <summary>

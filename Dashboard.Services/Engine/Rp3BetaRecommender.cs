@@ -8,7 +8,7 @@ namespace Recs.Services.Engine;
 /// entries of each row; a user's score for j is Σ over the user's items i of W_ij. Computed sparsely, one row
 /// per item over the users who have it, in parallel.
 /// </summary>
-public sealed class Rp3BetaRecommender : Recommender
+public sealed class Rp3BetaRecommender : Recommender, IHistoryScorer
 {
     public const string Name = "rp3beta";
 
@@ -20,7 +20,10 @@ public sealed class Rp3BetaRecommender : Recommender
             new("beta", 0.5, 0, 10, Help: "popularity penalty on the destination item") { Search = (0, 1) },
             new("neighbours", 100, 1, 10_000, Integer: true, Help: "neighbours kept per item") { Search = (20, 500), LogScale = true },
         ],
-        v => new Rp3BetaRecommender(v.Float("alpha"), v.Float("beta"), v.Int("neighbours")));
+        v => new Rp3BetaRecommender(v.Float("alpha"), v.Float("beta"), v.Int("neighbours")))
+    {
+        CanFoldIn = true,
+    };
 
     private readonly float _alpha;
     private readonly float _beta;
@@ -141,6 +144,20 @@ public sealed class Rp3BetaRecommender : Recommender
             return;
         foreach (var i in _userItems.RowColumns(user))
         {
+            for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
+                scores[_neighbour[k]] += _weight[k];
+        }
+    }
+
+    /// <summary>Σ over the history's distinct items of their rows of W, as <see cref="Score(int, Span{float})"/> does for a known user.</summary>
+    public void ScoreHistory(ReadOnlySpan<int> items, ReadOnlySpan<float> weights, Span<float> scores)
+    {
+        scores.Clear();
+        var seen = new HashSet<int>();
+        foreach (var i in items)
+        {
+            if ((uint)i >= (uint)Items || !seen.Add(i))
+                continue;
             for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
                 scores[_neighbour[k]] += _weight[k];
         }

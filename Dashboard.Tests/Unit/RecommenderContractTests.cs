@@ -132,6 +132,29 @@ public abstract class PersonalisedRecommenderContractTests : RecommenderContract
     }
 
     [Fact]
+    public void A_model_that_folds_in_scores_a_history_as_it_scores_the_user()
+    {
+        var (train, heldOut) = Blocks();
+        var model = Create();
+        model.Fit(train, new FitOptions { Seed = 3 });
+        if (model is not IHistoryScorer scorer)
+        {
+            Assert.False(RecipeCatalog.Get(model.Recipe).CanFoldIn, $"{model.Recipe} says it can fold in but cannot score a history");
+            return;
+        }
+        var scores = new float[20];
+        var top = new int[1];
+        for (var u = 0; u < 40; u += 3)
+        {
+            scorer.ScoreHistory(train.RowColumns(u), train.RowValues(u), scores);
+            foreach (var i in train.RowColumns(u))
+                scores[i] = float.NegativeInfinity;
+            TopK.Select(scores, top, new float[1]);
+            Assert.Equal(heldOut[u], top[0]);
+        }
+    }
+
+    [Fact]
     public void Similar_items_of_a_personalised_model_stay_in_the_block()
     {
         var (train, _) = Blocks();

@@ -11,8 +11,11 @@ public static class Migrator
     // Any fixed number: serialises migrations of app instances that start together on one database.
     private const long MigrationLockKey = 7_265_110_001;
 
-    /// <summary>Runs the pending scripts and returns their names (empty when the schema is current).</summary>
-    public static async Task<IReadOnlyList<string>> ApplyAsync(string connectionString, ILogger logger, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Runs the pending scripts and returns their names (empty when the schema is current). <paramref name="upTo"/> stops
+    /// after the script whose name starts with it (e.g. "0007"): a database as an older version of Recs left it, for tests.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> ApplyAsync(string connectionString, ILogger logger, CancellationToken cancellationToken = default, string? upTo = null)
     {
         await using var lockConnection = new NpgsqlConnection(connectionString);
         await lockConnection.OpenAsync(cancellationToken);
@@ -22,7 +25,8 @@ public static class Migrator
         {
             var engine = DeployChanges.To
                 .PostgresqlDatabase(connectionString)
-                .WithScriptsEmbeddedInAssembly(typeof(Migrator).Assembly, name => name.Contains(".Data.Migrations.", StringComparison.Ordinal))
+                .WithScriptsEmbeddedInAssembly(typeof(Migrator).Assembly, name => name.Contains(".Data.Migrations.", StringComparison.Ordinal) &&
+                    (upTo is null || string.CompareOrdinal(name[(name.IndexOf(".Data.Migrations.", StringComparison.Ordinal) + ".Data.Migrations.".Length)..], upTo + "\uffff") <= 0))
                 .WithTransactionPerScript()
                 .LogTo(new UpgradeLog(logger))
                 .Build();

@@ -30,6 +30,28 @@ public sealed class MigrationTests(EmptyDatabaseFixture db) : IClassFixture<Empt
     }
 }
 
+/// <summary>A database made by the version before campaigns, with a champion and a challenger, migrated to campaigns.</summary>
+public sealed class CampaignMigrationTests(EmptyDatabaseFixture db) : IClassFixture<EmptyDatabaseFixture>
+{
+    [Fact]
+    public async Task The_champion_of_an_older_database_becomes_the_user_recommendations_campaign()
+    {
+        var before = await Migrator.ApplyAsync(db.ConnectionString, NullLogger.Instance, upTo: "0007");
+        Assert.EndsWith("0007_model_search.sql", before[^1], StringComparison.Ordinal);
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync("""
+            insert into model_versions (version, recipe, status, seed) values ('1.0.0', 'similar-items', 'archived', 1), ('1.0.1', 'user-personalization', 'champion', 1), ('1.0.2', 'bpr', 'challenger', 1)
+            """);
+
+        var after = await Migrator.ApplyAsync(db.ConnectionString, NullLogger.Instance);
+
+        Assert.Contains(after, s => s.EndsWith("0008_campaigns.sql", StringComparison.Ordinal));
+        var campaigns = (await connection.QueryAsync<(string Name, string? Version)>("select name, model_version from campaigns order by name")).ToList();
+        Assert.Equal([("personalized-ranking", null), ("similar-items", null), ("user-recommendations", "1.0.1")], campaigns);
+        Assert.Equal("champion", await connection.ExecuteScalarAsync<string>("select status from model_versions where version = '1.0.1'"));
+    }
+}
+
 public sealed class SchemaTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
 {
     [Fact]

@@ -82,6 +82,42 @@ public sealed class TrainingTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
     }
 
     [Fact]
+    public async Task Each_campaign_serves_its_own_version_and_refreshes_only_its_own_cache()
+    {
+        var users = await Training.RunNowAsync(new TrainingRequest { Recipe = AlsRecommender.Name, Hyperparameters = SmallAls, AutoPromote = false });
+        var similar = await Training.RunNowAsync(new TrainingRequest { Recipe = ItemKnnRecommender.Name, Campaign = Campaigns.SimilarItems, AutoPromote = false });
+        await Training.PromoteAsync(users.Version.Version, "test");
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        // With no version of its own, similar-items serves the user-recommendations model.
+        var campaigns = (await Registry.CampaignsAsync()).ToDictionary(c => c.Name);
+        Assert.Null(campaigns[Campaigns.SimilarItems].OwnVersion);
+        Assert.Equal(users.Version.Version, campaigns[Campaigns.SimilarItems].Version);
+        Assert.Equal(users.Version.Version, await connection.ExecuteScalarAsync<string>("select distinct model_version from offline_similar_items"));
+
+        await Training.PromoteAsync(similar.Version.Version, "test", campaign: Campaigns.SimilarItems);
+
+        Assert.Equal(similar.Version.Version, await connection.ExecuteScalarAsync<string>("select distinct model_version from offline_similar_items"));
+        Assert.Equal(users.Version.Version, await connection.ExecuteScalarAsync<string>("select distinct model_version from offline_user_recommendations"));
+        Assert.Equal(users.Version.Version, (await Registry.ChampionAsync())!.Version);
+        var store = _services.GetRequiredService<ModelStore>();
+        Assert.Equal(ItemKnnRecommender.Name, (await store.ServingAsync(Campaigns.SimilarItems))!.Recipe.Name);
+        // Personalized ranking has no version of its own: it ranks with the champion.
+        Assert.Equal(users.Version.Version, (await store.ServingAsync(Campaigns.PersonalizedRanking))!.Version.Version);
+    }
+
+    [Fact]
+    public async Task A_version_cannot_serve_a_campaign_its_recipe_cannot_and_an_unknown_campaign_is_named()
+    {
+        var knn = await Training.RunNowAsync(new TrainingRequest { Recipe = UserKnnRecommender.Name, AutoPromote = false });
+
+        var wrong = await Assert.ThrowsAsync<InvalidOperationException>(() => Registry.PromoteAsync(knn.Version.Version, Campaigns.SimilarItems));
+        Assert.Contains("cannot serve the similar-items campaign", wrong.Message, StringComparison.Ordinal);
+        var unknown = await Assert.ThrowsAsync<ArgumentException>(() => Registry.PromoteAsync(knn.Version.Version, "homepage"));
+        Assert.Contains("user-recommendations, similar-items, personalized-ranking", unknown.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new TrainingRequest { Recipe = UserKnnRecommender.Name, Campaign = Campaigns.SimilarItems }.Validate());
+    }
+
+    [Fact]
     public async Task A_failed_or_training_version_cannot_be_promoted_and_an_unknown_one_is_named()
     {
         var v = await Registry.BeginAsync("bpr", new { }, 1, new { users = 1 });

@@ -89,26 +89,36 @@ public static class CommandLine
                 bad input: a message naming the line and reason, exit code 2, and the database as it was
             dotnet run --project Dashboard -- quality           the data-quality report as JSON
             dotnet run --project Dashboard -- train [opts]      train, evaluate against popularity, register, promote if better, refresh the cache
-                --recipe NAME --split temporal --test-ratio 0.2 --seed 42 --from 2026-01-01 --to 2026-11-01 --no-promote
-                plus the recipe's hyperparameters (as for evaluate)
-            dotnet run --project Dashboard -- promote --version X.Y.Z   make a version the champion and refresh the cache
-            dotnet run --project Dashboard -- batch             refresh the serving cache from the champion model
-            dotnet run -c Release --project Dashboard -- bench [--parts peak,als-online-retail,als-database,similar-items,batch,regions,import-online-retail,import-personalize]
+                --recipe NAME (default auto) --campaign user-recommendations|similar-items|personalized-ranking
+                --split temporal --test-ratio 0.2 --seed 42 --from 2026-01-01 --to 2026-11-01 --no-promote
+                plus the recipe's hyperparameters (as for evaluate; auto: --trials 20 --budget-seconds 600 --parallel 2)
+            dotnet run --project Dashboard -- promote --version X.Y.Z [--campaign NAME]   make a version serve a campaign (default
+                user-recommendations: the champion) and refresh that campaign's cache
+            dotnet run --project Dashboard -- campaigns         the campaigns and the version each serves, as JSON
+            dotnet run --project Dashboard -- models            the registry as one JSON array: version, recipe, status, campaigns,
+                metrics and baseline (popularity on the same split, same keys)
+            dotnet run --project Dashboard -- batch [--campaign NAME]   refresh the serving cache (all campaigns, or one)
+            dotnet run -c Release --project Dashboard -- bench [--parts peak,als-online-retail,als-database,similar-items,batch,regions,import-online-retail,import-personalize,recipes,auto]
                 --runs 3 --iterations 5 --online-retail PATH --users 1000000 --items 50000 --factors 64
+                --recipes ease,rp3beta,... --scales demo,online-retail,benchmark (recipes, auto) --trials 20 --budget-seconds 600 (auto)
                 engine speed with warm-up and medians, as JSON (als-database and similar-items read the configured database;
                 the import parts import into scratch databases on the configured server; --rows N for import-personalize)
             dotnet run --project Dashboard -- evaluate --interactions FILE [opts]   offline evaluation, no database needed
                 --interactions FILE      AWS Personalize interactions CSV (USER_ID,ITEM_ID,EVENT_TYPE,EVENT_VALUE,TIMESTAMP), plain or .gz
                 --online-retail FILE     or the UCI Online Retail export (purchases, cleaned as the importer does)
-                --recipe NAME            popularity, similar-items, user-personalization, personalized-ranking, bpr,
-                                         ease, rp3beta, user-knn
+                --recipe NAME            auto (default: chooses and tunes on validation data), user-personalization, ease,
+                                         rp3beta, similar-items, user-knn, popularity, bpr, hybrid, rating-mf,
+                                         personalized-ranking
+                --trials 20 --budget-seconds 600 --parallel 2   (auto)
                 --split temporal|random-per-user|leave-last-out   --test-ratio 0.2   --k 10   --seed 42
                 --event-weights purchase=1,view=0.2   --allow-repeats   --validation-ratio 0.1 (0: no early stopping)
                 recipe hyperparameters: --factors --iterations --regularization --alpha --cg-steps (ALS),
                 --factors --epochs --learning-rate --regularization (bpr), --neighbours --shrink (similar-items),
                 --half-life-days (popularity, 0 = no time decay), --lambda --max-items (ease),
-                --alpha --beta --neighbours (rp3beta), --neighbours --shrink (user-knn)
-                prints one JSON object: metrics beside the popularity baseline on the same split, and the learning curve
+                --alpha --beta --neighbours (rp3beta), --neighbours --shrink (user-knn), --factors --epochs --learning-rate
+                --regularization --max-sampled (hybrid), --factors --epochs --learning-rate --regularization (rating-mf)
+                prints one JSON object: metrics beside the popularity baseline on the same split, the learning curve, and for
+                auto the chosen recipe, its hyperparameters and every trial
             dotnet run --project Dashboard -- accounts list|create NAME|reset-password NAME|set-role NAME|unlock NAME|disable NAME|enable NAME
                 --role viewer|engineer|admin (create, set-role)   --password-stdin (create: read the password from stdin;
                 otherwise a temporary one is generated and printed, to be changed at first sign-in)
@@ -140,7 +150,11 @@ public static class CommandLine
             case "promote":
                 return await TrainCommands.PromoteAsync(verb, services, stdout);
             case "batch":
-                return await TrainCommands.BatchAsync(services, stdout);
+                return await TrainCommands.BatchAsync(verb, services, stdout);
+            case "campaigns":
+                return await TrainCommands.CampaignsAsync(services, stdout);
+            case "models":
+                return await TrainCommands.ModelsAsync(services, stdout);
             case "bench":
                 return await BenchCommand.RunAsync(verb, services, stdout, stderr);
             case "evaluate":

@@ -10,7 +10,7 @@ namespace Recs.Dashboard.Cli;
 /// <summary><c>train</c> and <c>batch</c>: the training job and the cache refresh, headless.</summary>
 public static class TrainCommands
 {
-    private static readonly HashSet<string> OwnOptions = ["recipe", "split", "test-ratio", "seed", "from", "to", "no-promote", "allow-repeats"];
+    private static readonly HashSet<string> OwnOptions = ["recipe", "campaign", "split", "test-ratio", "seed", "from", "to", "no-promote", "allow-repeats"];
 
     public static async Task<int> TrainAsync(Verb verb, IServiceProvider services, TextWriter stdout)
     {
@@ -18,6 +18,7 @@ public static class TrainCommands
         var request = new TrainingRequest
         {
             Recipe = recipe,
+            Campaign = verb.Get("campaign") ?? Campaigns.UserRecommendations,
             Hyperparameters = verb.Options.Where(o => !OwnOptions.Contains(o.Key) && !o.Key.Contains(':', StringComparison.Ordinal)).ToDictionary(o => o.Key, o => o.Value),
             Split = verb.Get("split") ?? Splits.Temporal,
             TestRatio = double.TryParse(verb.Get("test-ratio") ?? "0.2", NumberStyles.Float, CultureInfo.InvariantCulture, out var r)
@@ -62,29 +63,32 @@ public static class TrainCommands
         var version = verb.Get("version") ?? throw new CommandLineException("promote needs --version X.Y.Z (see the Models page or the train output).");
         try
         {
-            var (promoted, batch) = await services.GetRequiredService<TrainingService>().PromoteAsync(version, "cli");
+            var campaign = verb.Get("campaign") ?? Campaigns.UserRecommendations;
+            var (promoted, batch) = await services.GetRequiredService<TrainingService>().PromoteAsync(version, "cli", campaign: campaign);
             await stdout.WriteLineAsync(JsonSerializer.Serialize(new
             {
                 version = promoted.Version,
+                campaign,
                 status = promoted.Status,
-                cache = batch is null ? "a batch job was already running; it will not include this champion" : $"refreshed: {batch.Users} users, {batch.Products} products",
+                cache = campaign == Campaigns.PersonalizedRanking ? "answered live from the model: no cache"
+                    : batch is null ? "a batch job was already running; it will not include this version" : $"refreshed: {batch.Users} users, {batch.Products} products",
             }));
             return 0;
         }
-        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or ArgumentException)
         {
             throw new CommandLineException(e.Message, e);
         }
     }
 
-    public static async Task<int> BatchAsync(IServiceProvider services, TextWriter stdout)
+    public static async Task<int> BatchAsync(Verb verb, IServiceProvider services, TextWriter stdout)
     {
         BatchResult? result;
         try
         {
-            result = await services.GetRequiredService<BatchInference>().RunForChampionAsync("cli");
+            result = await services.GetRequiredService<BatchInference>().RunAsync(verb.Get("campaign"), "cli");
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             throw new CommandLineException(e.Message, e);
         }
@@ -98,6 +102,51 @@ public static class TrainCommands
             seconds = Math.Round(result.Elapsed.TotalSeconds, 2),
             users_per_second = Math.Round(result.UsersPerSecond),
         }));
+        return 0;
+    }
+
+    /// <summary><c>campaigns</c>: each campaign, the version serving it, and whether that is its own or the user-recommendations one.</summary>
+    public static async Task<int> CampaignsAsync(IServiceProvider services, TextWriter stdout)
+    {
+        var registry = services.GetRequiredService<ModelRegistry>();
+        var campaigns = await registry.CampaignsAsync();
+        var list = new List<object>();
+        foreach (var c in campaigns)
+        {
+            var version = c.Version is null ? null : await registry.GetAsync(c.Version);
+            list.Add(new
+            {
+                name = c.Name,
+                version = c.Version,
+                own_version = c.OwnVersion is not null,
+                recipe = version?.Recipe,
+                ndcg_at_10 = version?.Metric("ndcg@10"),
+                popularity_ndcg_at_10 = version?.BaselineMetric("ndcg@10"),
+                updated_at = c.UpdatedAt,
+            });
+        }
+        await stdout.WriteLineAsync(JsonSerializer.Serialize(list));
+        return 0;
+    }
+
+    /// <summary><c>models</c>: the registry as one JSON array, newest first, with the campaigns each version serves.</summary>
+    public static async Task<int> ModelsAsync(IServiceProvider services, TextWriter stdout)
+    {
+        var registry = services.GetRequiredService<ModelRegistry>();
+        var campaigns = await registry.CampaignsAsync();
+        var versions = await registry.ListAsync();
+        await stdout.WriteLineAsync(JsonSerializer.Serialize(versions.Select(v => new
+        {
+            version = v.Version,
+            recipe = v.Recipe,
+            status = v.Status,
+            campaign = campaigns.Where(c => c.Version == v.Version).Select(c => c.Name).ToArray(),
+            hyperparameters = JsonDocument.Parse(v.Hyperparameters).RootElement,
+            metrics = JsonDocument.Parse(v.Metrics ?? "{}").RootElement,
+            baseline = JsonDocument.Parse(v.BaselineMetrics ?? "{}").RootElement,
+            trained_at = v.TrainedAt,
+            chosen_by_auto = v.Search is not null,
+        })));
         return 0;
     }
 

@@ -66,7 +66,15 @@ public static class AutoSearch
             var round = Math.Min(Math.Max(1, spec.Parallel), spec.Trials - trials.Count);
             var suggestions = new List<(RecipeDescriptor Recipe, Dictionary<string, string> Hyper)>();
             for (var k = 0; k < round; k++)
-                suggestions.Add(Suggest(spec.Candidates, trials, trials.Count + k, rng));
+            {
+                // A point already tried (or suggested for this round) teaches nothing new: draw again, a few times at most.
+                var suggestion = Suggest(spec.Candidates, trials, trials.Count + k, rng);
+                for (var retry = 0; retry < 5 && trials.Select(t => (t.Recipe, (IReadOnlyDictionary<string, string>)t.Hyperparameters))
+                         .Concat(suggestions.Select(x => (x.Recipe.Name, (IReadOnlyDictionary<string, string>)x.Hyper)))
+                         .Any(t => t.Item1 == suggestion.Item1.Name && t.Item2.Count == suggestion.Item2.Count && t.Item2.All(h => suggestion.Item2.GetValueOrDefault(h.Key) == h.Value)); retry++)
+                    suggestion = Suggest(spec.Candidates, trials, trials.Count + k, rng);
+                suggestions.Add(suggestion);
+            }
             var results = new AutoTrial[round];
             System.Threading.Tasks.Parallel.For(0, round, new ParallelOptions { MaxDegreeOfParallelism = round, CancellationToken = cancellation }, k =>
             {

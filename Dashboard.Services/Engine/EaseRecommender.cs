@@ -27,8 +27,12 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
         [
             new("lambda", 500, 1e-3, 1e7, Help: "L2 penalty on the item-item weights (larger = closer to popularity)") { Search = (10, 20_000), LogScale = true },
             new("max-items", DefaultMaxItems, 1, 46_000, Integer: true, Help: "refuse catalogues above this many items (memory grows with items²)"),
+            new("half-life-days", 0, 0, 36_500, Help: "0 = a user's items count alike; else an item's weight halves every this many days") { Search = (7, 1000), LogScale = true },
+            new("dropout", 0, 0, 0.95, Help: "0 = plain EASE; else the denoising variant's drop probability (penalises popular items more)") { Search = (0, 0.8) },
+            new("trend", 0, 0, 100, Help: "0 = none; else weight of each item's recent popularity added to its score") { Search = (0.001, 1), LogScale = true },
+            new("trend-half-life-days", 14, 0.5, 3650, Help: "how fast 'recent' fades for the trend") { Search = (3, 90), LogScale = true },
         ],
-        v => new EaseRecommender(v.Float("lambda"), v.Int("max-items")))
+        v => new EaseRecommender(v.Float("lambda"), v.Int("max-items"), v.Double("half-life-days"), v.Double("dropout"), v.Double("trend"), v.Double("trend-half-life-days")))
     {
         CanFoldIn = true,
         Refuses = shape => shape.Items > DefaultMaxItems
@@ -46,8 +50,31 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
 
     /// <param name="lambda">L2 penalty λ added to G's diagonal (Steck used 200–1000 on ML-20M, Netflix and MSD).</param>
     /// <param name="maxItems">Refuse to fit above this many items: the dense matrices grow with items².</param>
-    public EaseRecommender(float lambda = 500f, int maxItems = 20_000)
+    /// <param name="halfLifeDays">
+    /// 0: every item a user has counts alike when scoring. Otherwise each counts 0.5^(age / half-life) (age from the
+    /// data's latest interaction; repeats add up to at most 1), so recent purchases say more about what comes next.
+    /// The item-item weights B are learnt from the plain binary matrix either way.
+    /// </param>
+    /// <param name="dropout">
+    /// 0: plain EASE. Otherwise the emphasized denoising variant (EDLAE, Steck 2020): training as if each input item
+    /// were dropped with this probability adds p/(1−p)·G_ii to the diagonal, a penalty that grows with the item's
+    /// popularity, so popular items explain each other less and the weights lean towards specific pairs.
+    /// </param>
+    /// <param name="trend">
+    /// 0: none. Otherwise each item's score gains this much times its recent popularity (interactions weighted
+    /// 0.5^(age / trend half-life), scaled so the most recently popular item has 1): what is selling now, which a
+    /// model of which items go together cannot know. Chosen on validation data like every other hyperparameter.
+    /// </param>
+    /// <param name="trendHalfLifeDays">How fast "recent" fades for <paramref name="trend"/>.</param>
+    public EaseRecommender(float lambda = 500f, int maxItems = 20_000, double halfLifeDays = 0, double dropout = 0, double trend = 0, double trendHalfLifeDays = 14)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(trend);
+        _trendWeight = trend;
+        _trendHalfLifeDays = trendHalfLifeDays;
+        ArgumentOutOfRangeException.ThrowIfNegative(dropout);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(dropout, 1);
+        _halfLifeDays = halfLifeDays;
+        _dropout = dropout;
         if (!(lambda > 0) || !float.IsFinite(lambda))
             throw new ArgumentOutOfRangeException(nameof(lambda), lambda, "lambda must be a positive number.");
         ArgumentOutOfRangeException.ThrowIfLessThan(maxItems, 1);
@@ -58,7 +85,24 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
     public override string Recipe => Name;
 
     public override IReadOnlyDictionary<string, object> Hyperparameters =>
-        new Dictionary<string, object> { ["lambda"] = _lambda, ["max_items"] = _maxItems };
+        new Dictionary<string, object> { ["lambda"] = _lambda, ["max_items"] = _maxItems, ["half_life_days"] = _halfLifeDays, ["dropout"] = _dropout,
+            ["trend"] = _trendWeight, ["trend_half_life_days"] = _trendHalfLifeDays };
+
+    private readonly double _halfLifeDays;
+    private readonly double _dropout;
+    private readonly double _trendWeight;
+    private readonly double _trendHalfLifeDays;
+    private float[]? _trend;
+
+    /// <summary>
+    /// With a half-life, the weights decay with age (see the constructor). With a trend, it also reads the items'
+    /// recent popularity from the interactions' times, which <see cref="Fit"/> then keeps (Prepare comes before Fit).
+    /// </summary>
+    public override InteractionSet Prepare(InteractionSet interactions)
+    {
+        _trend = _trendWeight > 0 ? TrendPrior.Compute(interactions, _trendHalfLifeDays, (float)_trendWeight) : null;
+        return interactions.Decayed(_halfLifeDays);
+    }
 
     /// <summary>B, row-major (items × items): row i holds what having item i adds to every item's score.</summary>
     public ReadOnlySpan<float> Weights => _b;
@@ -74,8 +118,9 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
                 nameof(userItems));
         Users = userItems.Rows;
         Items = n;
-        _userItems = userItems.WithValues(_ => 1f);
-        var itemUsers = _userItems.Transpose();
+        var binary = userItems.WithValues(_ => 1f);
+        _userItems = _halfLifeDays > 0 ? userItems.WithValues(w => Math.Clamp(w, 0f, 1f)) : binary;
+        var itemUsers = binary.Transpose();
 
         // G + λI, lower triangle: row i collects, over the users of i, their items j ≤ i (columns come ascending).
         var a = new double[(long)n * n];
@@ -86,12 +131,12 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
             var wi = itemUsers.RowValues(i);
             for (var k = 0; k < users.Length; k++)
             {
-                var cols = _userItems.RowColumns(users[k]);
-                var vals = _userItems.RowValues(users[k]);
+                var cols = binary.RowColumns(users[k]);
+                var vals = binary.RowValues(users[k]);
                 for (var t = 0; t < cols.Length && cols[t] <= i; t++)
                     row[cols[t]] += (double)wi[k] * vals[t];
             }
-            row[i] += _lambda;
+            row[i] += _lambda + _dropout / (1 - _dropout) * row[i];
         });
 
         InvertInPlace(a, n, options);
@@ -334,6 +379,8 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
         var weights = _userItems.RowValues(user);
         for (var k = 0; k < items.Length; k++)
             TensorPrimitives.MultiplyAdd(_b.AsSpan(items[k] * Items, Items), weights[k], scores, scores);
+        if (_trend is not null)
+            TensorPrimitives.Add(scores, _trend, scores);
     }
 
     /// <summary>Σ over the history's distinct items of their rows of B (the model sees each item once, as its binarised training matrix did).</summary>
@@ -346,6 +393,8 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
             if ((uint)i < (uint)Items && seen.Add(i))
                 TensorPrimitives.Add(_b.AsSpan(i * Items, Items), scores, scores);
         }
+        if (_trend is not null)
+            TensorPrimitives.Add(scores, _trend, scores);
     }
 
     /// <summary>
@@ -371,6 +420,8 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
         ArrayIo.Write(writer, _b);
         ArrayIo.Write(writer, _userItems!.RowStart);
         ArrayIo.Write(writer, _userItems.ColumnIndex);
+        ArrayIo.Write(writer, _userItems.Values);
+        ArrayIo.Write(writer, _trend ?? []);
     }
 
     public override void Load(BinaryReader reader)
@@ -380,6 +431,8 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
         _b = ArrayIo.ReadFloats(reader);
         var rowStart = ArrayIo.ReadInts(reader);
         var columns = ArrayIo.ReadInts(reader);
-        _userItems = new CsrMatrix(Users, Items, rowStart, columns, Enumerable.Repeat(1f, columns.Length).ToArray());
+        _userItems = new CsrMatrix(Users, Items, rowStart, columns, ArrayIo.ReadFloats(reader));
+        var trend = ArrayIo.ReadFloats(reader);
+        _trend = trend.Length == 0 ? null : trend;
     }
 }

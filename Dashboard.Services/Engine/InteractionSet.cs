@@ -82,6 +82,21 @@ public sealed class InteractionSet
     /// <summary>The user × item matrix of ratings (see <see cref="Ratings"/>): repeats averaged, not summed.</summary>
     public CsrMatrix ToRatingMatrix() => Ratings().ToMatrix();
 
+    /// <summary>
+    /// The same interactions with each weight multiplied by 0.5^(age / half-life), age counted back from the latest
+    /// interaction: recent interest counts more. A half-life of 0 or less returns this set unchanged.
+    /// </summary>
+    public InteractionSet Decayed(double halfLifeDays)
+    {
+        if (halfLifeDays <= 0 || Count == 0)
+            return this;
+        var latest = Time.Max();
+        var weights = new float[Count];
+        for (var k = 0; k < weights.Length; k++)
+            weights[k] = Weight[k] * (float)Math.Pow(0.5, (latest - Time[k]) / 86400.0 / halfLifeDays);
+        return new InteractionSet(Users, Items, User, Item, weights, Time, Value);
+    }
+
     /// <summary>The interactions whose positions are marked, over the same user and item index spaces.</summary>
     public InteractionSet Where(ReadOnlySpan<bool> keep)
     {

@@ -27,16 +27,7 @@ public sealed class PopularityRecommender(double halfLifeDays = 0) : Recommender
     /// With a half-life, each interaction weighs 0.5^(age / half-life), age measured back from the latest
     /// interaction, so recent popularity counts more.
     /// </summary>
-    public override InteractionSet Prepare(InteractionSet interactions)
-    {
-        if (halfLifeDays <= 0 || interactions.Count == 0)
-            return interactions;
-        var latest = interactions.Time.Max();
-        var weights = new float[interactions.Count];
-        for (var k = 0; k < weights.Length; k++)
-            weights[k] = (float)Math.Pow(0.5, (latest - interactions.Time[k]) / 86400.0 / halfLifeDays);
-        return new InteractionSet(interactions.Users, interactions.Items, interactions.User, interactions.Item, weights, interactions.Time);
-    }
+    public override InteractionSet Prepare(InteractionSet interactions) => interactions.Decayed(halfLifeDays);
 
     /// <summary>Popularity of each item, as fitted.</summary>
     public ReadOnlySpan<float> Popularity => _popularity;

@@ -93,3 +93,54 @@ public sealed class EaseContractTests : PersonalisedRecommenderContractTests
         Assert.ThrowsAny<OperationCanceledException>(() => new EaseRecommender().Fit(train, new FitOptions { Cancellation = cancelled.Token }));
     }
 }
+
+public sealed class TrendPriorTests
+{
+    [Fact]
+    public void Recent_popularity_counts_each_user_once_at_their_latest_interaction_and_is_scaled_to_the_weight()
+    {
+        const long day = 86_400;
+        // Item 0: user 0 three times, 20 days ago and today (counts once, at today's 1); user 1 20 days ago (0.25 with a 10-day half-life).
+        // Item 1: user 2, 10 days ago (0.5). Item 2: never. So item 0 = 1.25 → weight, item 1 = 0.5 / 1.25 · weight.
+        var set = new InteractionSet(3, 3, [0, 0, 0, 1, 2], [0, 0, 0, 0, 1], [1, 1, 1, 1, 1], [0, 20 * day, 20 * day, 0, 10 * day]);
+
+        var trend = TrendPrior.Compute(set, 10, 0.4f);
+
+        Assert.Equal(0.4f, trend[0], 5);
+        Assert.Equal(0.4f * 0.5f / 1.25f, trend[1], 5);
+        Assert.Equal(0f, trend[2]);
+    }
+
+    [Fact]
+    public void With_a_trend_ease_ranks_what_sells_now_higher_and_saves_it()
+    {
+        const long day = 86_400;
+        // Four users buy items 0 and 1 long ago; item 2 is bought by two others just now. User 4 has item 0 only.
+        var users = new List<int>();
+        var items = new List<int>();
+        var times = new List<long>();
+        void Buy(int u, int i, long t) { users.Add(u); items.Add(i); times.Add(t); }
+        for (var u = 0; u < 4; u++) { Buy(u, 0, 0); Buy(u, 1, 0); }
+        Buy(5, 2, 400 * day); Buy(6, 2, 400 * day); Buy(4, 0, 0); Buy(5, 3, 0);
+        var set = new InteractionSet(7, 4, users.ToArray(), items.ToArray(), Enumerable.Repeat(1f, users.Count).ToArray(), times.ToArray());
+
+        var plain = new EaseRecommender(lambda: 1);
+        plain.Fit(plain.Prepare(set).ToMatrix(), new FitOptions());
+        var trending = new EaseRecommender(lambda: 1, trend: 10, trendHalfLifeDays: 7);
+        trending.Fit(trending.Prepare(set).ToMatrix(), new FitOptions());
+        var top = new int[1];
+
+        plain.Recommend(4, [0], top, new float[1]);
+        Assert.Equal(1, top[0]);
+        trending.Recommend(4, [0], top, new float[1]);
+        Assert.Equal(2, top[0]);
+
+        var loaded = Recs.Services.Models.RecipeCatalog.Load(Recs.Services.Models.RecipeCatalog.Save(trending,
+            new Dictionary<string, string> { ["lambda"] = "1", ["trend"] = "10", ["trend-half-life-days"] = "7" }));
+        var a = new float[4];
+        var b = new float[4];
+        trending.Score(4, a);
+        loaded.Score(4, b);
+        Assert.Equal(a, b);
+    }
+}

@@ -27,9 +27,9 @@ public sealed class EaseRecommender : Recommender, IHistoryScorer
         [
             new("lambda", 500, 1e-3, 1e7, Help: "L2 penalty on the item-item weights (larger = closer to popularity)") { Search = (10, 20_000), LogScale = true },
             new("max-items", DefaultMaxItems, 1, 46_000, Integer: true, Help: "refuse catalogues above this many items (memory grows with items²)"),
-            new("half-life-days", 0, 0, 36_500, Help: "0 = a user's items count alike; else an item's weight halves every this many days") { Search = (7, 1000), LogScale = true },
-            new("dropout", 0, 0, 0.95, Help: "0 = plain EASE; else the denoising variant's drop probability (penalises popular items more)") { Search = (0, 0.8) },
-            new("trend", 0, 0, 100, Help: "0 = none; else weight of each item's recent popularity added to its score") { Search = (0.001, 1), LogScale = true },
+            new("half-life-days", 0, 0, 36_500, Help: "0 = a user's items count alike; else an item's weight halves every this many days"),
+            new("dropout", 0, 0, 0.95, Help: "0 = plain EASE; else the denoising variant's drop probability (penalises popular items more)"),
+            new("trend", 0, 0, 100, Help: "0 = none; else weight of each item's recent popularity added to its score") { Search = (0.01, 1), LogScale = true },
             new("trend-half-life-days", 14, 0.5, 3650, Help: "how fast 'recent' fades for the trend") { Search = (3, 90), LogScale = true },
         ],
         v => new EaseRecommender(v.Float("lambda"), v.Int("max-items"), v.Double("half-life-days"), v.Double("dropout"), v.Double("trend"), v.Double("trend-half-life-days")))

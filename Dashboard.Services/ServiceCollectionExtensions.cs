@@ -50,6 +50,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Serving.RecommendationService>();
         services.AddSingleton<Serving.EventTracker>();
         services.AddSingleton<TrainingService>();
+        services.AddHostedService<FirstModelService>();
         services.AddSingleton<BatchRefreshService>();
         services.AddHostedService(sp => sp.GetRequiredService<BatchRefreshService>());
         return services;

@@ -136,9 +136,11 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
     }
 
     /// <summary>
-    /// The customer's cached recommendations with a reason each, in this order of preference: similar (in the
-    /// similar-items cache) to something they bought; bought together with something they bought by at least two
-    /// customers; among the 20 most bought items in their region; in a category they buy; otherwise the model's pick.
+    /// The customer's cached recommendations with a reason each, the strongest real evidence first: bought together with
+    /// something they bought by at least two customers (the co-count); similar to something they bought where the
+    /// similar-items campaign links the two; among the 20 most bought items in their region (with its place); in a
+    /// category that makes up at least a fifth of their purchases (with the share); otherwise the model's pick. No reason
+    /// names a pair the data does not connect.
     /// </summary>
     public async Task<(IReadOnlyList<RecommendationRow> Rows, string? Version, DateTime? UpdatedAt)> RecommendationsAsync(long customerId, CancellationToken cancellationToken = default)
     {
@@ -150,26 +152,33 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
             ),
             mine as (select distinct item_id from interactions where user_id = @customerId and event_type = 'purchase'),
             region_top as (
-                select i.item_id from interactions i join customers c on c.id = i.user_id
+                select i.item_id, row_number() over (order by count(*) desc, i.item_id) as place
+                from interactions i join customers c on c.id = i.user_id
                 where c.region = (select region from customers where id = @customerId) and i.event_type = 'purchase'
-                group by i.item_id order by count(*) desc limit 20
+                group by i.item_id order by count(*) desc, i.item_id limit 20
+            ),
+            mix as (
+                select q.category, count(*)::float8 / sum(count(*)) over () as share
+                from interactions i join products q on q.id = i.item_id
+                where i.user_id = @customerId and i.event_type = 'purchase'
+                group by q.category
             )
             select recs.rank as Rank, p.id as ProductId, p.name as Name, p.category as Category, p.price as Price, recs.score as Score,
                 coalesce(
-                    (select 'similar to ' || mp.name || ', which they bought'
-                     from offline_similar_items s join products mp on mp.id = s.product_id
-                     where s.product_id in (select item_id from mine)
-                       and s.similar_products @> jsonb_build_array(jsonb_build_object('product_id', recs.product_id))
-                     limit 1),
                     (select 'bought together with ' || mp.name || ' by ' || t.n || ' customers'
                      from (select b.item_id, count(distinct a.user_id) as n
                            from interactions a join interactions b on b.user_id = a.user_id and b.event_type = 'purchase'
                            where a.item_id = recs.product_id and a.event_type = 'purchase' and b.item_id in (select item_id from mine)
-                           group by b.item_id order by n desc limit 1) t
+                           group by b.item_id order by n desc, b.item_id limit 1) t
                      join products mp on mp.id = t.item_id where t.n >= 2),
-                    (select 'popular in their region' where recs.product_id in (select item_id from region_top)),
-                    (select 'in ' || p.category || ', a category they buy'
-                     where exists (select 1 from mine join products q on q.id = mine.item_id where q.category = p.category)),
+                    (select 'similar to ' || mp.name || ', which they bought'
+                     from offline_similar_items s join products mp on mp.id = s.product_id
+                     where s.product_id in (select item_id from mine)
+                       and s.similar_products @> jsonb_build_array(jsonb_build_object('product_id', recs.product_id))
+                     order by s.product_id limit 1),
+                    (select 'popular in their region (#' || rt.place || ')' from region_top rt where rt.item_id = recs.product_id),
+                    (select 'matches their interest in ' || p.category || ' (' || round(100 * mix.share)::int || ' % of their purchases)'
+                     from mix where mix.category = p.category and mix.share >= 0.2),
                     'the model''s pick from their overall taste') as Reason
             from recs join products p on p.id = recs.product_id
             order by recs.rank

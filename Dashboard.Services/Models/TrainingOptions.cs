@@ -17,4 +17,11 @@ public sealed class TrainingOptions
     /// <summary>Hours between scheduled refreshes of the serving cache (0 = never on a schedule).</summary>
     [Range(0, 24 * 30, ErrorMessage = "Training:BatchRefreshHours must be between 0 and 720.")]
     public double BatchRefreshHours { get; set; } = 6;
+
+    /// <summary>On a database with interactions and no model yet (first start), train the first models in the background.</summary>
+    public bool FirstModel { get; set; } = true;
+
+    /// <summary>How long the first model's search may take: first start should show recommendations within two minutes.</summary>
+    [Range(5, 3600, ErrorMessage = "Training:FirstModelBudgetSeconds must be between 5 and 3600.")]
+    public int FirstModelBudgetSeconds { get; set; } = 45;
 }

@@ -68,6 +68,8 @@ public sealed class AppProcess : IAsyncDisposable
         settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>());
         settings.TryAdd("Auth:InitialAdminPassword", InitialAdminPassword);
         settings.TryAdd($"Aws:AccessKeys:{AwsAccessKeyId}", AwsSecretKey);
+        // Tests say which models they need; the first-start test turns the automatic first model back on.
+        settings.TryAdd("Training:FirstModel", "false");
         foreach (var (key, value) in settings)
             info.ArgumentList.Add($"--{key}={value}");
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";

@@ -36,7 +36,7 @@ public sealed class AuditLogTests(DemoDatabaseFixture db) : IClassFixture<DemoDa
         Assert.StartsWith($"succeeded: version {outcome.Version.Version}", rows[3].Outcome, StringComparison.Ordinal);
         Assert.Contains("\"recipe\": \"popularity\"", rows[3].Parameters, StringComparison.Ordinal);
         Assert.Equal(outcome.Version.Version, rows[2].Target);
-        Assert.StartsWith("succeeded: champion; cache refreshed for", rows[2].Outcome, StringComparison.Ordinal);
+        Assert.StartsWith("succeeded: serves user-recommendations; cache refreshed (", rows[2].Outcome, StringComparison.Ordinal);
         Assert.Equal("failed: the job is not running in this process", rows[0].Outcome);
         Assert.All(rows, r => Assert.NotNull(r.FinishedAt));
 

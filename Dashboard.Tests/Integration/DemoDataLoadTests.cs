@@ -18,13 +18,14 @@ public sealed class DemoDataLoadTests(DemoDatabaseFixture db) : IClassFixture<De
         Assert.Equal(data.Lines.Count + data.Views.Count, await connection.ExecuteScalarAsync<long>("select count(*) from interactions"));
 
         // Every foreign key the schema declares is there and validated, and no row points nowhere.
-        var foreignKeys = (await connection.QueryAsync<(string Table, string Column, string Target, bool Validated)>("""
-            select c.conrelid::regclass::text, a.attname::text, c.confrelid::regclass::text, c.convalidated
+        var foreignKeys = (await connection.QueryAsync<(string Table, string Column, string Target, string TargetColumn, bool Validated)>("""
+            select c.conrelid::regclass::text, a.attname::text, c.confrelid::regclass::text, t.attname::text, c.convalidated
             from pg_constraint c join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+            join pg_attribute t on t.attrelid = c.confrelid and t.attnum = c.confkey[1]
             where c.contype = 'f'
             """)).ToList();
         Assert.Equal(
-            ["interactions.item_id", "interactions.order_id", "interactions.user_id", "offline_similar_items.product_id",
+            ["campaigns.model_version", "interactions.item_id", "interactions.order_id", "interactions.user_id", "offline_similar_items.product_id",
              "offline_user_recommendations.user_id", "order_items.order_id", "order_items.product_id", "orders.customer_id",
              "region_match_counts.product_id", "region_sample_users.user_id"],
             foreignKeys.Select(fk => $"{fk.Table}.{fk.Column}").Order(StringComparer.Ordinal));
@@ -32,7 +33,7 @@ public sealed class DemoDataLoadTests(DemoDatabaseFixture db) : IClassFixture<De
         {
             Assert.True(fk.Validated, $"{fk.Table}.{fk.Column} is not validated");
             var orphans = await connection.ExecuteScalarAsync<long>(
-                $"select count(*) from {fk.Table} t where t.{fk.Column} is not null and not exists (select 1 from {fk.Target} r where r.id = t.{fk.Column})");
+                $"select count(*) from {fk.Table} t where t.{fk.Column} is not null and not exists (select 1 from {fk.Target} r where r.{fk.TargetColumn} = t.{fk.Column})");
             Assert.Equal(0, orphans);
         }
     }

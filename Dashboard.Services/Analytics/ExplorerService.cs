@@ -137,7 +137,9 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
 
     /// <summary>
     /// The customer's cached recommendations with a reason each, the strongest real evidence first: bought together with
-    /// something they bought by at least two customers (the co-count); similar to something they bought where the
+    /// something they bought by at least three customers and at least twice as often as chance would have it (lift =
+    /// co-buyers × all buyers ÷ (buyers of one × buyers of the other): a bestseller bought "together" with everything
+    /// is not evidence); similar to something they bought where the
     /// similar-items campaign links the two; among the 20 most bought items in their region (with its place); in a
     /// category that makes up at least a fifth of their purchases (with the share); otherwise the model's pick. No reason
     /// names a pair the data does not connect.
@@ -151,6 +153,12 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
                 where r.user_id = @customerId
             ),
             mine as (select distinct item_id from interactions where user_id = @customerId and event_type = 'purchase'),
+            buyers as (select count(distinct user_id)::float8 as n from interactions where event_type = 'purchase'),
+            item_buyers as (
+                select item_id, count(distinct user_id)::float8 as n from interactions
+                where event_type = 'purchase' and (item_id in (select product_id from recs) or item_id in (select item_id from mine))
+                group by item_id
+            ),
             region_top as (
                 select i.item_id, row_number() over (order by count(*) desc, i.item_id) as place
                 from interactions i join customers c on c.id = i.user_id
@@ -165,12 +173,16 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
             )
             select recs.rank as Rank, p.id as ProductId, p.name as Name, p.category as Category, p.price as Price, recs.score as Score,
                 coalesce(
-                    (select 'bought together with ' || mp.name || ' by ' || t.n || ' customers'
-                     from (select b.item_id, count(distinct a.user_id) as n
+                    (select 'bought together with ' || mp.name || ' by ' || t.n || ' customers (' || to_char(t.lift, 'FM990.0') || '× chance)'
+                     from (select b.item_id, count(distinct a.user_id) as n,
+                                  count(distinct a.user_id) * (select n from buyers)
+                                    / ((select n from item_buyers where item_id = recs.product_id) * (select n from item_buyers where item_id = b.item_id)) as lift
                            from interactions a join interactions b on b.user_id = a.user_id and b.event_type = 'purchase'
                            where a.item_id = recs.product_id and a.event_type = 'purchase' and b.item_id in (select item_id from mine)
-                           group by b.item_id order by n desc, b.item_id limit 1) t
-                     join products mp on mp.id = t.item_id where t.n >= 2),
+                           group by b.item_id) t
+                     join products mp on mp.id = t.item_id
+                     where t.n >= 3 and t.lift >= 2
+                     order by t.lift desc, t.item_id limit 1),
                     (select 'similar to ' || mp.name || ', which they bought'
                      from offline_similar_items s join products mp on mp.id = s.product_id
                      where s.product_id in (select item_id from mine)

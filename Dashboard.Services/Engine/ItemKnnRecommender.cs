@@ -22,10 +22,7 @@ public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) 
         CanFoldIn = true,
     };
 
-    private int[] _neighbourStart = [];
-    private int[] _neighbour = [];
-    private float[] _similarity = [];
-    private int[] _together = [];
+    private ItemNeighbours? _lists;
     private CsrMatrix? _userItems;
 
     public override string Recipe => Name;
@@ -36,9 +33,8 @@ public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) 
     /// <summary>How many users have both items (0 when j is not among i's kept neighbours).</summary>
     public int BoughtTogether(int i, int j)
     {
-        for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
-            if (_neighbour[k] == j) return _together[k];
-        return 0;
+        var k = _lists!.Find(i, j);
+        return k < 0 ? 0 : _lists.Count![k];
     }
 
     public override void Fit(CsrMatrix userItems, FitOptions options)
@@ -97,19 +93,7 @@ public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) 
             },
             _ => { });
 
-        // Compact to CSR form (items with fewer than M neighbours leave gaps otherwise).
-        _neighbourStart = new int[Items + 1];
-        for (var i = 0; i < Items; i++)
-            _neighbourStart[i + 1] = _neighbourStart[i] + counts[i];
-        _neighbour = new int[_neighbourStart[Items]];
-        _similarity = new float[_neighbour.Length];
-        _together = new int[_neighbour.Length];
-        for (var i = 0; i < Items; i++)
-        {
-            Array.Copy(neighbour, i * m, _neighbour, _neighbourStart[i], counts[i]);
-            Array.Copy(similarity, i * m, _similarity, _neighbourStart[i], counts[i]);
-            Array.Copy(together, i * m, _together, _neighbourStart[i], counts[i]);
-        }
+        _lists = ItemNeighbours.Compact(Items, m, neighbour, similarity, counts, together);
     }
 
     public override void Score(int user, Span<float> scores)
@@ -117,44 +101,23 @@ public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) 
         scores.Clear();
         if (_userItems is null || user >= _userItems.Rows)
             return;
-        foreach (var i in _userItems.RowColumns(user))
-        {
-            for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
-                scores[_neighbour[k]] += _similarity[k];
-        }
+        _lists!.AddRows(_userItems.RowColumns(user), scores);
     }
 
     /// <summary>Σ over the history's items of their similarity to each item (each item counted once, as in training's binarised matrix).</summary>
     public void ScoreHistory(ReadOnlySpan<int> items, ReadOnlySpan<float> weights, Span<float> scores)
     {
         scores.Clear();
-        var seen = new HashSet<int>();
-        foreach (var i in items)
-        {
-            if ((uint)i >= (uint)Items || !seen.Add(i))
-                continue;
-            for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
-                scores[_neighbour[k]] += _similarity[k];
-        }
+        _lists!.AddRows(items, scores);
     }
 
-    public override int SimilarItems(int item, Span<int> items, Span<float> scores)
-    {
-        var start = _neighbourStart[item];
-        var count = Math.Min(items.Length, _neighbourStart[item + 1] - start);
-        _neighbour.AsSpan(start, count).CopyTo(items);
-        _similarity.AsSpan(start, count).CopyTo(scores);
-        return count;
-    }
+    public override int SimilarItems(int item, Span<int> items, Span<float> scores) => _lists!.Copy(item, items, scores);
 
     public override void Save(BinaryWriter writer)
     {
         writer.Write(Users);
         writer.Write(Items);
-        ArrayIo.Write(writer, _neighbourStart);
-        ArrayIo.Write(writer, _neighbour);
-        ArrayIo.Write(writer, _similarity);
-        ArrayIo.Write(writer, _together);
+        _lists!.Write(writer);
         // Users' histories are needed to score: kept with the model.
         ArrayIo.Write(writer, _userItems!.RowStart);
         ArrayIo.Write(writer, _userItems.ColumnIndex);
@@ -165,10 +128,7 @@ public sealed class ItemKnnRecommender(int neighbours = 50, float shrink = 10f) 
     {
         Users = reader.ReadInt32();
         Items = reader.ReadInt32();
-        _neighbourStart = ArrayIo.ReadInts(reader);
-        _neighbour = ArrayIo.ReadInts(reader);
-        _similarity = ArrayIo.ReadFloats(reader);
-        _together = ArrayIo.ReadInts(reader);
+        _lists = ItemNeighbours.Read(reader, withCounts: true);
         _userItems = new CsrMatrix(Users, Items, ArrayIo.ReadInts(reader), ArrayIo.ReadInts(reader), ArrayIo.ReadFloats(reader));
     }
 }

@@ -28,9 +28,7 @@ public sealed class Rp3BetaRecommender : Recommender, IHistoryScorer
     private readonly float _alpha;
     private readonly float _beta;
     private readonly int _neighbours;
-    private int[] _neighbourStart = [];
-    private int[] _neighbour = [];
-    private float[] _weight = [];
+    private ItemNeighbours? _lists;
     private CsrMatrix? _userItems;
 
     /// <param name="alpha">Exponent on the transition probabilities (1 = the plain random walk, P3).</param>
@@ -54,8 +52,8 @@ public sealed class Rp3BetaRecommender : Recommender, IHistoryScorer
     /// <summary>W_ij, or 0 when j is not among i's kept neighbours.</summary>
     public float Weight(int i, int j)
     {
-        for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
-            if (_neighbour[k] == j) return _weight[k];
+        var k = _lists!.Find(i, j);
+        if (k >= 0) return _lists.Weight[k];
         return 0;
     }
 
@@ -125,16 +123,7 @@ public sealed class Rp3BetaRecommender : Recommender, IHistoryScorer
             },
             _ => { });
 
-        _neighbourStart = new int[Items + 1];
-        for (var i = 0; i < Items; i++)
-            _neighbourStart[i + 1] = _neighbourStart[i] + counts[i];
-        _neighbour = new int[_neighbourStart[Items]];
-        _weight = new float[_neighbour.Length];
-        for (var i = 0; i < Items; i++)
-        {
-            Array.Copy(neighbour, (long)i * m, _neighbour, _neighbourStart[i], counts[i]);
-            Array.Copy(weight, (long)i * m, _weight, _neighbourStart[i], counts[i]);
-        }
+        _lists = ItemNeighbours.Compact(Items, m, neighbour, weight, counts);
     }
 
     public override void Score(int user, Span<float> scores)
@@ -142,44 +131,24 @@ public sealed class Rp3BetaRecommender : Recommender, IHistoryScorer
         scores.Clear();
         if (_userItems is null || user >= _userItems.Rows)
             return;
-        foreach (var i in _userItems.RowColumns(user))
-        {
-            for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
-                scores[_neighbour[k]] += _weight[k];
-        }
+        _lists!.AddRows(_userItems.RowColumns(user), scores);
     }
 
     /// <summary>Σ over the history's distinct items of their rows of W, as <see cref="Score(int, Span{float})"/> does for a known user.</summary>
     public void ScoreHistory(ReadOnlySpan<int> items, ReadOnlySpan<float> weights, Span<float> scores)
     {
         scores.Clear();
-        var seen = new HashSet<int>();
-        foreach (var i in items)
-        {
-            if ((uint)i >= (uint)Items || !seen.Add(i))
-                continue;
-            for (var k = _neighbourStart[i]; k < _neighbourStart[i + 1]; k++)
-                scores[_neighbour[k]] += _weight[k];
-        }
+        _lists!.AddRows(items, scores);
     }
 
     /// <summary>Row i of W: where the walk from i lands most, popularity discounted.</summary>
-    public override int SimilarItems(int item, Span<int> items, Span<float> scores)
-    {
-        var start = _neighbourStart[item];
-        var count = Math.Min(items.Length, _neighbourStart[item + 1] - start);
-        _neighbour.AsSpan(start, count).CopyTo(items);
-        _weight.AsSpan(start, count).CopyTo(scores);
-        return count;
-    }
+    public override int SimilarItems(int item, Span<int> items, Span<float> scores) => _lists!.Copy(item, items, scores);
 
     public override void Save(BinaryWriter writer)
     {
         writer.Write(Users);
         writer.Write(Items);
-        ArrayIo.Write(writer, _neighbourStart);
-        ArrayIo.Write(writer, _neighbour);
-        ArrayIo.Write(writer, _weight);
+        _lists!.Write(writer);
         ArrayIo.Write(writer, _userItems!.RowStart);
         ArrayIo.Write(writer, _userItems.ColumnIndex);
     }
@@ -188,9 +157,7 @@ public sealed class Rp3BetaRecommender : Recommender, IHistoryScorer
     {
         Users = reader.ReadInt32();
         Items = reader.ReadInt32();
-        _neighbourStart = ArrayIo.ReadInts(reader);
-        _neighbour = ArrayIo.ReadInts(reader);
-        _weight = ArrayIo.ReadFloats(reader);
+        _lists = ItemNeighbours.Read(reader, withCounts: false);
         var rowStart = ArrayIo.ReadInts(reader);
         var columns = ArrayIo.ReadInts(reader);
         _userItems = new CsrMatrix(Users, Items, rowStart, columns, Enumerable.Repeat(1f, columns.Length).ToArray());

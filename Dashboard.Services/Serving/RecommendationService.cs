@@ -69,17 +69,30 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         if (items.Count >= count)
             return new UserRecommendations(userId, rows[0].Version, false, null, DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc), items);
 
-        // Unknown user, no cached row, or a category the cached list barely covers: top up with popularity.
+        // Unknown user, no cached row, or a category the cached list barely covers: top up with popularity — the
+        // region's first for a known customer without history (what people around them buy), then everyone's.
         string? reason = null;
+        IEnumerable<(PopularItem Item, string Source)> popular = [];
         if (items.Count == 0)
         {
-            var known = await connection.ExecuteScalarAsync<bool>(new CommandDefinition("select exists (select 1 from customers where external_id = @userId)", new { userId }, cancellationToken: cancellationToken));
-            reason = !known ? "unknown user: popular items" : category is null ? "no cached recommendations for this user yet: popular items" : "no cached recommendations in this category: popular items";
+            var customer = await connection.QuerySingleOrDefaultAsync<(bool Known, string? Region)>(new CommandDefinition(
+                "select true, region from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
+            reason = !customer.Known ? "unknown user: popular items"
+                : category is not null ? "no cached recommendations in this category: popular items"
+                : customer.Region is { } region ? $"no history yet: popular in their region ({region}), then everywhere"
+                : "no cached recommendations for this user yet: popular items";
+            if (customer.Region is { } r && category is null)
+                popular = (await RegionPopularAsync(r, cancellationToken)).Select(p => (p, "popularity-region"));
         }
-        var popular = await PopularAsync(cancellationToken);
+        popular = popular.Concat((await PopularAsync(cancellationToken)).Select(p => (p, "popularity")));
         var present = items.Select(i => i.ItemId).ToHashSet();
-        items.AddRange(popular.Where(p => (category is null || p.Category == category) && !present.Contains(p.ExternalId))
-            .Take(count - items.Count).Select(p => new RecommendedItem(p.ExternalId, p.Count, p.Name, p.Category, "popularity")));
+        foreach (var (p, source) in popular)
+        {
+            if (items.Count >= count)
+                break;
+            if ((category is null || p.Category == category) && present.Add(p.ExternalId))
+                items.Add(new RecommendedItem(p.ExternalId, p.Count, p.Name, p.Category, source));
+        }
         return new UserRecommendations(userId, rows.FirstOrDefault().Version, reason is not null, reason,
             rows.Count > 0 ? DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc) : null, items);
     }
@@ -191,6 +204,33 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         var task = LoadPopularAsync(CancellationToken.None);
         _popular = task;
         return task;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Task<PopularItem[]> Items, long At)> _regionPopular = new();
+
+    /// <summary>The region's 100 most-bought products of the last 90 days of data, cached for five minutes.</summary>
+    private Task<PopularItem[]> RegionPopularAsync(string region, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_regionPopular.TryGetValue(region, out var cached) && !cached.Items.IsFaulted && Environment.TickCount64 - cached.At < PopularityFor.TotalMilliseconds)
+            return cached.Items;
+        var task = LoadRegionPopularAsync(region);
+        _regionPopular[region] = (task, Environment.TickCount64);
+        return task;
+    }
+
+    private async Task<PopularItem[]> LoadRegionPopularAsync(string region)
+    {
+        var types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray();
+        const string sql = """
+            with recent as (
+                select i.item_id, count(*) as n from interactions i join customers c on c.id = i.user_id
+                where c.region = @region and i.event_type = any(@types) and i.occurred_at > (select max(occurred_at) from interactions) - interval '90 days'
+                group by i.item_id order by n desc limit 100)
+            select p.id as Id, p.external_id as ExternalId, p.name as Name, p.category as Category, r.n as Count from recent r join products p on p.id = r.item_id order by r.n desc, p.id
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return (await connection.QueryAsync<PopularItem>(new CommandDefinition(sql, new { region, types }, commandTimeout: 0))).ToArray();
     }
 
     private async Task<PopularItem[]> LoadPopularAsync(CancellationToken cancellationToken)

@@ -42,6 +42,13 @@ public sealed class FirstStartE2ETests(BrowserFixture browser)
         await Assertions.Expect(page.Locator("[data-testid='campaign-similar-items']")).ToContainTextAsync("similar-items");
         await overview.ScreenshotAsync("first-start-overview");
 
+        // Models: how auto chose the champion, trial by trial.
+        var models = new ModelsPage(page, app.BaseUrl);
+        await models.OpenAsync();
+        await Assertions.Expect(page.Locator("[data-testid=trials-table] tbody tr").First).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-testid=search-trials]")).ToContainTextAsync("the test period was not used");
+        await models.ScreenshotAsync("first-start-models");
+
         // Regions: the tiers say something (some products High or Medium).
         var regions = new RegionsPage(page, app.BaseUrl);
         await regions.OpenAsync();

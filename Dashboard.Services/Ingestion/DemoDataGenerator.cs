@@ -58,6 +58,15 @@ public sealed class DemoDataSet
     /// <summary>Per region, the products it over-buys (its local favourites).</summary>
     public required int[][] RegionFavourites { get; init; }
 
+    /// <summary>The bundle each bundle is paired with (bought alongside it), or −1.</summary>
+    public int[] BundlePartner { get; init; } = [];
+
+    /// <summary>Products every region wants.</summary>
+    public int[] NationalHits { get; init; } = [];
+
+    /// <summary>Products few customers want.</summary>
+    public int[] NicheProducts { get; init; } = [];
+
     public static readonly string[] Genders = ["female", "male", "other"];
     public static readonly string[] Segments = ["budget", "mainstream", "premium"];
 }
@@ -376,6 +385,8 @@ public static class DemoDataGenerator
             Views = views,
             ProductBundle = bundle,
             RegionFavourites = favourites,
+            BundlePartner = pairedBundle,
+            NicheProducts = Enumerable.Range(0, spec.Products).Where(p => rank[p] >= spec.Products / 2).ToArray(),
         };
     }
 

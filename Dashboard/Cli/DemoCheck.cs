@@ -47,6 +47,7 @@ public static class DemoCheck
                 stderr.WriteLine($"demo-check: trial {t.Number} {t.Recipe} {string.Join(" ", t.Hyperparameters.Select(h => $"{h.Key}={h.Value}"))} → {t.ValidationNdcg:F4} ({t.Seconds:F0} s)");
         }));
         var experimentSeconds = clock.Elapsed.TotalSeconds;
+        var explain = verb.Get("explain") is not null ? Explain(data, experiment) : null;
         var ndcg = experiment.Metrics.Metrics["ndcg@10"];
         var popularity = experiment.Baseline.Metrics["ndcg@10"];
 
@@ -130,6 +131,88 @@ public static class DemoCheck
             }
         }
 
+        // What fills the lists: share of top-10 slots by planted role, and how far the favourites and hits have spread.
+        var slots = new Dictionary<string, int>();
+        foreach (var list in lists)
+        {
+            if (list is null)
+                continue;
+            foreach (var p in list)
+            {
+                var name = data.ProductRole[p].ToString();
+                slots[name] = slots.GetValueOrDefault(name) + 1;
+            }
+        }
+        var totalSlots = Math.Max(1, slots.Values.Sum());
+        double Penetration(int p, int region)
+        {
+            int have = 0, all = 0;
+            for (var u = 0; u < lists.Length; u++)
+            {
+                if (lists[u] is null || (region >= 0 && data.Customers[u].Region != region))
+                    continue;
+                all++;
+                if (seen.RowColumns(u).BinarySearch(p) >= 0)
+                    have++;
+            }
+            return all == 0 ? 0 : (double)have / all;
+        }
+        // Median rank of each favourite in its region's non-buyers' full rankings (diagnostic).
+        var favouriteRanks = new List<double>();
+        if (verb.Get("explain") is not null)
+        {
+            var all = new float[products];
+            foreach (var (region, product) in favourites)
+            {
+                var ranks = new List<int>();
+                for (var u = 0; u < lists.Length; u++)
+                {
+                    if (lists[u] is null || data.Customers[u].Region != region || seen.RowColumns(u).BinarySearch(product) >= 0)
+                        continue;
+                    serving.Score(u, all);
+                    foreach (var i in seen.RowColumns(u))
+                        all[i] = float.NegativeInfinity;
+                    var mine = all[product];
+                    ranks.Add(all.Count(x => x > mine));
+                }
+                favouriteRanks.Add(ranks.Count == 0 ? -1 : ranks.Order().ElementAt(ranks.Count / 2));
+            }
+        }
+        // Hits and favourites: share of non-owners whose list has them, by history length (diagnostic).
+        object? byLength = null;
+        if (verb.Get("explain") is not null)
+        {
+            int[] edges = [3, 6, 12, 25, 50, int.MaxValue];
+            var planted = data.NationalHits.Select(h => (Product: h, Region: -1))
+                .Concat(Enumerable.Range(0, regions).Where(r => data.RegionFavourites[r].Length > 0).Select(r => (Product: data.RegionFavourites[r].MaxBy(p => matches[r, p]), Region: r))).ToArray();
+            var rows = new Dictionary<string, object>();
+            foreach (var kind in new[] { "hits", "favourites" })
+            {
+                var have = new long[edges.Length];
+                var users2 = new long[edges.Length];
+                var owners = new long[edges.Length];
+                foreach (var (product, region) in planted.Where(x => (x.Region < 0) == (kind == "hits")))
+                {
+                    for (var u = 0; u < lists.Length; u++)
+                    {
+                        if (lists[u] is null || (region >= 0 && data.Customers[u].Region != region))
+                            continue;
+                        var b = Array.FindIndex(edges, e => seen.RowLength(u) <= e);
+                        users2[b]++;
+                        if (seen.RowColumns(u).BinarySearch(product) >= 0)
+                            owners[b]++;
+                        else if (lists[u].Contains(product))
+                            have[b]++;
+                    }
+                }
+                rows[kind] = edges.Select((e, b) => $"<={e}: users {users2[b]} owners {(double)owners[b] / Math.Max(1, users2[b]):F2} listed-of-nonowners {(double)have[b] / Math.Max(1, users2[b] - owners[b]):F2}").ToArray();
+            }
+            byLength = rows;
+        }
+        var favouritePenetration = favourites.Select(f => Penetration(f.Product, f.Region)).ToArray();
+        var favouriteRate = favourites.Select(f => users[f.Region] == 0 ? 0 : (double)matches[f.Region, f.Product] / users[f.Region]).ToArray();
+        var staplePenetration = Enumerable.Range(0, regions).SelectMany(r => data.RegionStaples[r].Select(p => Penetration(p, r))).ToArray();
+
         return new
         {
             seed,
@@ -155,6 +238,8 @@ public static class DemoCheck
                 favourites_high = data.RegionFavourites[r].Count(p => tier[r, p] == 2),
                 favourites_medium = data.RegionFavourites[r].Count(p => tier[r, p] == 1),
                 favourites = data.RegionFavourites[r].Length,
+                top = Enumerable.Range(0, products).OrderByDescending(p => matches[r, p]).Take(3)
+                    .Select(p => $"{data.ProductRole[p]} {(users[r] == 0 ? 0 : Math.Round((double)matches[r, p] / users[r], 2))}"),
             }),
             regions_with_high = Enumerable.Range(0, regions).Count(r => Enumerable.Range(0, products).Any(p => tier[r, p] == 2)),
             mean_pairwise_jaccard = Math.Round(jaccards.Average(), 3),
@@ -169,12 +254,59 @@ public static class DemoCheck
             national_hit_cells_high_or_medium_share = Math.Round(hitCells.Sum(c => c.Count(t => t > 0)) / (double)Math.Max(1, hitCells.Length * regions), 3),
             niche_products = niche.Length,
             niche_low_everywhere_share = Math.Round((double)nicheLowEverywhere / Math.Max(1, niche.Length), 3),
+            explain,
+            top_10_slots_by_role = slots.ToDictionary(s => s.Key, s => Math.Round((double)s.Value / totalSlots, 3)),
+            favourites_bought_in_region_mean = Math.Round(favouritePenetration.DefaultIfEmpty().Average(), 3),
+            favourites_match_rate_mean = Math.Round(favouriteRate.DefaultIfEmpty().Average(), 3),
+            favourites_median_rank = favouriteRanks,
+            by_history_length = byLength,
+            favourites_match_rate = favouriteRate.Select(x => Math.Round(x, 2)),
+            staples_bought_in_region_mean = Math.Round(staplePenetration.DefaultIfEmpty().Average(), 3),
+            hits_bought_mean = Math.Round(data.NationalHits.Select(p => Penetration(p, -1)).DefaultIfEmpty().Average(), 3),
             similar_items = new
             {
                 same_category_or_bundle_share = Math.Round(shareSum / Math.Max(1, withNeighbours), 3),
                 products_with_a_bundle_mate_in_top_10 = Math.Round((double)withMateInTop / Math.Max(1, withMates), 3),
             },
         };
+    }
+
+    /// <summary>The test's relevant pairs by the product's role and by purchase or view only, and how many each model's top 10 catch.</summary>
+    private static object Explain(DemoDataSet data, ExperimentResult experiment)
+    {
+        var train = experiment.Split.Train.ToMatrix();
+        var test = experiment.Split.Test;
+        var bought = new HashSet<(int, int)>();
+        for (var k = 0; k < test.Count; k++)
+            if (test.Weight[k] >= 1) bought.Add((test.User[k], test.Item[k]));
+        var testMatrix = test.ToMatrix();
+        var popularity = new PopularityRecommender();
+        popularity.Fit(train, new FitOptions());
+        var buckets = new Dictionary<string, int[]>();
+        var items = new int[10];
+        var scores = new float[10];
+        for (var u = 0; u < train.Rows; u++)
+        {
+            if (train.RowLength(u) == 0)
+                continue;
+            var seen = train.RowColumns(u);
+            var n = experiment.Model.Recommend(u, seen, items, scores);
+            var modelTop = items[..n].ToHashSet();
+            n = popularity.Recommend(u, seen, items, scores);
+            var popTop = items[..n].ToHashSet();
+            foreach (var i in testMatrix.RowColumns(u))
+            {
+                if (seen.BinarySearch(i) >= 0)
+                    continue;
+                var key = $"{data.ProductRole[i]}/{(bought.Contains((u, i)) ? "bought" : "viewed")}";
+                if (!buckets.TryGetValue(key, out var b))
+                    buckets[key] = b = new int[3];
+                b[0]++;
+                if (modelTop.Contains(i)) b[1]++;
+                if (popTop.Contains(i)) b[2]++;
+            }
+        }
+        return buckets.OrderByDescending(b => b.Value[0]).ToDictionary(b => b.Key, b => new { pairs = b.Value[0], model_hits = b.Value[1], popularity_hits = b.Value[2] });
     }
 
     /// <summary>Each product's planted bundle mates: the other members of its bundle and of the bundle paired with it.</summary>

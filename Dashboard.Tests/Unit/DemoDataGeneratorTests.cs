@@ -1,14 +1,43 @@
+using Recs.Services.Engine;
 using Recs.Services.Ingestion;
 
 namespace Recs.Tests.Unit;
 
-/// <summary>The generator is deterministic and plants the structure later models and pages rely on.</summary>
+/// <summary>The generator is deterministic and plants the structure later models and pages rely on, and models find it.</summary>
 public sealed class DemoDataGeneratorTests
 {
     // The default demo size: these tests check what the app actually shows.
     private static readonly Lazy<DemoDataSet> Default = new(() => DemoDataGenerator.Generate(new DemoDataSpec()));
 
+    // Half the demo, for the tests that fit models (seconds, not minutes).
+    private static readonly Lazy<DemoDataSet> Small = new(() => DemoDataGenerator.Generate(new DemoDataSpec { Customers = 2_500, Products = 500, OrderLines = 50_000, Seed = 5 }));
+
     private static DemoDataSet Data => Default.Value;
+
+    /// <summary>Interactions as training sees them: purchases weigh 1, views 0.1 (the default event weights).</summary>
+    private static InteractionSet Interactions(DemoDataSet d)
+    {
+        var user = d.Lines.Select(l => d.Orders[l.Order].Customer).Concat(d.Views.Select(v => v.Customer)).ToArray();
+        var item = d.Lines.Select(l => l.Product).Concat(d.Views.Select(v => v.Product)).ToArray();
+        var weight = d.Lines.Select(_ => 1f).Concat(d.Views.Select(_ => 0.1f)).ToArray();
+        var time = d.Lines.Select(l => d.Orders[l.Order].Time).Concat(d.Views.Select(v => v.Time)).ToArray();
+        return new InteractionSet(d.Customers.Length, d.Products.Length, user, item, weight, time);
+    }
+
+    /// <summary>Share of each region's customers (with any interaction) bought each product.</summary>
+    private static double[,] BoughtShare(DemoDataSet d)
+    {
+        var customers = new int[d.Regions.Length];
+        foreach (var u in d.Orders.Select(o => o.Customer).Distinct())
+            customers[d.Customers[u].Region]++;
+        var share = new double[d.Regions.Length, d.Products.Length];
+        foreach (var (u, p) in d.Lines.Select(l => (d.Orders[l.Order].Customer, l.Product)).Distinct())
+            share[d.Customers[u].Region, p]++;
+        for (var r = 0; r < d.Regions.Length; r++)
+        for (var p = 0; p < d.Products.Length; p++)
+            share[r, p] /= Math.Max(1, customers[r]);
+        return share;
+    }
 
     private static int Fingerprint(DemoDataSet d)
     {
@@ -66,49 +95,159 @@ public sealed class DemoDataGeneratorTests
         var counts = Data.Lines.GroupBy(l => l.Product).Select(g => g.Count()).OrderDescending().ToArray();
         var topTenth = counts.Take(Data.Products.Length / 10).Sum();
 
-        // A uniform catalogue would give the top 10 % about 10 % of the lines.
-        Assert.True(topTenth > 0.4 * Data.Lines.Count, $"top 10 % of products hold {100.0 * topTenth / Data.Lines.Count:F1} % of lines");
+        // A uniform catalogue would give the top 10 % about 10 % of the lines (the regional assortment spreads the national head a little).
+        Assert.True(topTenth > 0.35 * Data.Lines.Count, $"top 10 % of products hold {100.0 * topTenth / Data.Lines.Count:F1} % of lines");
     }
 
     [Fact]
-    public void Regions_have_distinct_tastes_and_over_buy_their_local_favourites()
+    public void Regions_buy_differently_and_their_favourites_far_more_than_elsewhere()
     {
-        var categoryShare = new double[Data.Regions.Length, Data.Categories.Length];
+        // Total-variation distance between regions' product mixes: one national assortment would give little more than sampling noise.
         var regionLines = new double[Data.Regions.Length];
+        var mix = new double[Data.Regions.Length, Data.Products.Length];
         foreach (var line in Data.Lines)
         {
             var region = Data.Customers[Data.Orders[line.Order].Customer].Region;
-            categoryShare[region, Data.Products[line.Product].Category]++;
+            mix[region, line.Product]++;
             regionLines[region]++;
         }
-
-        // Total-variation distance between regions' category mixes: identical tastes would give ~0.
         var distances = new List<double>();
-        for (var a = 0; a < Data.Regions.Length; a++)
-        for (var b = a + 1; b < Data.Regions.Length; b++)
+        for (var a = 0; a < 5; a++)
+        for (var b = a + 1; b < 5; b++)
         {
             double tv = 0;
-            for (var k = 0; k < Data.Categories.Length; k++)
-                tv += Math.Abs(categoryShare[a, k] / regionLines[a] - categoryShare[b, k] / regionLines[b]);
+            for (var p = 0; p < Data.Products.Length; p++)
+                tv += Math.Abs(mix[a, p] / regionLines[a] - mix[b, p] / regionLines[b]);
             distances.Add(tv / 2);
         }
-        Assert.True(distances.Average() > 0.15, $"mean distance between regional category mixes {distances.Average():F3}");
+        Assert.True(distances.Average() > 0.4, $"mean distance between the five largest regions' product mixes {distances.Average():F3}");
 
-        // A favourite's share of its own region's lines beats its share elsewhere.
+        // Every region has favourites; each is bought by a far larger share of its own region than of the others.
+        var share = BoughtShare(Data);
+        Assert.All(Data.RegionFavourites, f => Assert.Equal(5, f.Length));
         var lifts = new List<double>();
         for (var r = 0; r < Data.Regions.Length; r++)
         {
-            var favourites = Data.RegionFavourites[r].ToHashSet();
-            double inRegion = 0, elsewhere = 0;
-            foreach (var line in Data.Lines)
+            foreach (var p in Data.RegionFavourites[r])
             {
-                if (!favourites.Contains(line.Product))
-                    continue;
-                if (Data.Customers[Data.Orders[line.Order].Customer].Region == r) inRegion++; else elsewhere++;
+                var elsewhere = Enumerable.Range(0, Data.Regions.Length).Where(o => o != r).Average(o => share[o, p]);
+                lifts.Add(share[r, p] / Math.Max(elsewhere, 1e-4));
             }
-            lifts.Add(inRegion / regionLines[r] / Math.Max(1, elsewhere) * (Data.Lines.Count - regionLines[r]));
         }
-        Assert.True(lifts.Average() > 3, $"mean lift of regional favourites {lifts.Average():F2}");
+        Assert.True(lifts.Order().ElementAt(lifts.Count / 2) > 20, $"median lift of a favourite in its region {lifts.Order().ElementAt(lifts.Count / 2):F1}");
+    }
+
+    [Fact]
+    public void Favourites_and_hits_are_still_spreading_wanted_widely_but_bought_by_a_minority()
+    {
+        var share = BoughtShare(Data);
+        var favouriteShares = Enumerable.Range(0, Data.Regions.Length).SelectMany(r => Data.RegionFavourites[r].Select(p => share[r, p])).ToList();
+        Assert.InRange(favouriteShares.Average(), 0.08, 0.4);
+        Assert.True(favouriteShares.Count(x => x > 0.6) == 0, "no favourite has reached most of its region yet");
+        Assert.All(Data.RegionFavourites.SelectMany(f => f), p => Assert.True(Data.ProductLaunch[p] > new DateTimeOffset(Data.Spec.Start).ToUnixTimeSeconds(), "favourites launch during the window"));
+
+        // National hits: bought in every region, by a minority everywhere.
+        Assert.NotEmpty(Data.NationalHits);
+        foreach (var hit in Data.NationalHits)
+        {
+            var perRegion = Enumerable.Range(0, Data.Regions.Length).Select(r => share[r, hit]).ToArray();
+            Assert.True(perRegion.All(x => x > 0.02), $"hit {hit} is bought in every region: {string.Join(", ", perRegion.Select(x => x.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))}");
+            Assert.InRange(perRegion.Average(), 0.05, 0.45);
+        }
+
+        // Niche products: few customers anywhere.
+        Assert.True(Data.NicheProducts.Length > Data.Products.Length / 4);
+        var nicheMax = Data.NicheProducts.Select(p => Enumerable.Range(0, Data.Regions.Length).Max(r => share[r, p])).Order().ElementAt(Data.NicheProducts.Length * 9 / 10);
+        Assert.True(nicheMax < 0.1, $"90th percentile of a niche product's best regional share {nicheMax:F3}");
+    }
+
+    [Fact]
+    public void Customers_buy_the_categories_their_taste_vectors_fit()
+    {
+        Assert.Equal(Data.Customers.Length * DemoDataSet.TasteDimensions.Length, Data.CustomerTaste.Length);
+        Assert.All(Enumerable.Range(0, Data.Customers.Length), u => Assert.InRange(Data.TasteOfCustomer(u).ToArray().Sum(), 0.999f, 1.001f));
+
+        // Customers leaning most to a dimension buy that dimension's categories more than the others do.
+        var family = Array.IndexOf(DemoDataSet.TasteDimensions, "family");
+        var toys = Array.FindIndex(Data.Categories, c => c.Name == "Toys");
+        var baby = Array.FindIndex(Data.Categories, c => c.Name == "Baby");
+        var familyMinded = Enumerable.Range(0, Data.Customers.Length).Select(u => Data.TasteOfCustomer(u)[family]).Order().ElementAt(Data.Customers.Length * 3 / 4);
+        double ShareOfFamilyCategories(bool minded)
+        {
+            var lines = Data.Lines.Where(l => Data.TasteOfCustomer(Data.Orders[l.Order].Customer)[family] >= familyMinded == minded).ToList();
+            return lines.Count(l => Data.Products[l.Product].Category == toys || Data.Products[l.Product].Category == baby) / (double)lines.Count;
+        }
+        Assert.True(ShareOfFamilyCategories(true) > 1.5 * ShareOfFamilyCategories(false),
+            $"toys and baby: {ShareOfFamilyCategories(true):P1} of family-minded customers' lines, {ShareOfFamilyCategories(false):P1} of the others'");
+    }
+
+    [Fact]
+    public void Similar_items_find_the_bundles_and_stay_mostly_within_a_category()
+    {
+        var d = Small.Value;
+        var knn = new ItemKnnRecommender();
+        knn.Fit(Interactions(d).ToMatrix(), new FitOptions());
+        var neighbours = new int[10];
+        var scores = new float[10];
+        int withMates = 0, mateFound = 0, counted = 0;
+        double local = 0;
+        for (var p = 0; p < d.Products.Length; p++)
+        {
+            var n = knn.SimilarItems(p, neighbours, scores);
+            if (n == 0)
+                continue;
+            var mates = Enumerable.Range(0, d.Products.Length).Where(q => q != p && (d.ProductBundle[q] == d.ProductBundle[p] || d.BundlePartner[d.ProductBundle[p]] == d.ProductBundle[q])).ToHashSet();
+            counted++;
+            local += neighbours[..n].Count(q => d.Products[q].Category == d.Products[p].Category || mates.Contains(q)) / (double)n;
+            if (mates.Count == 0)
+                continue;
+            withMates++;
+            if (neighbours[..n].Any(mates.Contains))
+                mateFound++;
+        }
+        Assert.True(mateFound > 0.8 * withMates, $"{mateFound} of {withMates} products have a bundle mate among their 10 most similar items");
+        Assert.True(local / counted > 0.75, $"on average {local / counted:P1} of a product's 10 most similar items share its category or bundle");
+    }
+
+    [Fact]
+    public void A_model_beats_popularity_clearly_on_the_temporal_split()
+    {
+        var result = Experiment.Run(Interactions(Small.Value), new ExperimentSpec { Recipe = ItemKnnRecommender.Descriptor });
+        var model = result.Metrics.Metrics["ndcg@10"];
+        var popularity = result.Baseline.Metrics["ndcg@10"];
+        Assert.True(model > 1.5 * popularity, $"similar-items NDCG@10 {model:F4} vs popularity {popularity:F4}");
+    }
+
+    [Fact]
+    public void A_model_shows_each_region_its_favourites_and_everyone_the_hits()
+    {
+        // As serving does: fit on everything, every customer's top 10 without what they already have, match rate per region.
+        // At the demo's size: regions of a hundred customers or more are what lets a model see them.
+        var d = Data;
+        var matrix = Interactions(d).ToMatrix();
+        var knn = new ItemKnnRecommender();
+        knn.Fit(matrix, new FitOptions());
+        var users = new int[d.Regions.Length];
+        var matches = new int[d.Regions.Length, d.Products.Length];
+        var items = new int[10];
+        var scores = new float[10];
+        for (var u = 0; u < d.Customers.Length; u++)
+        {
+            if (matrix.RowLength(u) == 0)
+                continue;
+            users[d.Customers[u].Region]++;
+            var n = knn.Recommend(u, matrix.RowColumns(u), items, scores);
+            foreach (var p in items[..n])
+                matches[d.Customers[u].Region, p]++;
+        }
+        double Rate(int r, int p) => (double)matches[r, p] / Math.Max(1, users[r]);
+
+        var favourites = Enumerable.Range(0, d.Regions.Length).SelectMany(r => d.RegionFavourites[r].Select(p => Rate(r, p))).ToList();
+        Assert.True(favourites.Count(x => x >= 0.4) > 0.75 * favourites.Count, $"{favourites.Count(x => x >= 0.4)} of {favourites.Count} favourites are High or Medium in their region");
+        var elsewhere = Enumerable.Range(0, d.Regions.Length).SelectMany(r => d.RegionFavourites[r].SelectMany(p => Enumerable.Range(0, d.Regions.Length).Where(o => o != r).Select(o => Rate(o, p)))).ToList();
+        Assert.True(elsewhere.Average() < 0.05, $"favourites reach {elsewhere.Average():P1} of other regions' lists on average");
+        var hits = d.NationalHits.SelectMany(h => Enumerable.Range(0, d.Regions.Length).Select(r => Rate(r, h))).ToList();
+        Assert.True(hits.Count(x => x >= 0.4) > 0.6 * hits.Count, $"{hits.Count(x => x >= 0.4)} of {hits.Count} (hit, region) cells are High or Medium");
     }
 
     [Fact]
@@ -125,7 +264,7 @@ public sealed class DemoDataGeneratorTests
                 if (Data.ProductBundle[items[i]] == Data.ProductBundle[items[j]]) matePairs++;
             }
         }
-        var bundles = Data.ProductBundle.Distinct().Count();
+        var bundles = Data.ProductBundle.Where((_, p) => Data.ProductRole[p] is DemoProductRole.Regular or DemoProductRole.Niche).Distinct().Count();
         var chance = 1.0 / bundles;
         var observed = (double)matePairs / pairs;
         Assert.True(observed > 10 * chance, $"share of same-bundle pairs {observed:P1}, chance {chance:P2}");

@@ -149,8 +149,37 @@ public static class BenchCommand
                     result["auto"] = scales;
                     break;
                 }
+                case "demo-check":
+                    result["demo_check"] = DemoCheck.Run(verb, stderr);
+                    break;
+                case "demo-generate":
+                {
+                    // Generation time and memory at each scale asked for (the benchmark scale is 1M customers, 50k products, 20M lines).
+                    var scales = new Dictionary<string, object>();
+                    foreach (var scale in (verb.Get("scales") ?? "demo,benchmark").Split(',', StringSplitOptions.TrimEntries))
+                    {
+                        var end = new DateTime(2026, 11, 1, 0, 0, 0, DateTimeKind.Utc);
+                        var spec = scale switch
+                        {
+                            "demo" => new DemoDataSpec { End = end },
+                            "benchmark" => DemoDataSpec.Benchmark(end),
+                            _ => throw new CommandLineException($"--scales takes demo and benchmark, not '{scale}'."),
+                        };
+                        GC.Collect();
+                        var clock = Stopwatch.StartNew();
+                        var data = DemoDataGenerator.Generate(spec);
+                        var seconds = clock.Elapsed.TotalSeconds;
+                        scales[scale] = new
+                        {
+                            customers = data.Customers.Length, products = data.Products.Length, orders = data.Orders.Count, lines = data.Lines.Count, views = data.Views.Count,
+                            seconds = Math.Round(seconds, 1), peak_working_set_mb = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576,
+                        };
+                    }
+                    result["demo_generate"] = scales;
+                    break;
+                }
                 default:
-                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, import-online-retail, import-personalize, recipes, auto.");
+                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, import-online-retail, import-personalize, recipes, auto, demo-check, demo-generate.");
             }
         }
         result["peak_note"] = "peak = the faster of 256-bit and 512-bit FMA chains on all cores";
@@ -175,7 +204,12 @@ public static class BenchCommand
             var path = verb.Get("online-retail") ?? Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "shared", "datasets", "online-retail", "online_retail.csv.gz");
             return OnlineRetailFile.ReadPurchases(Path.GetFullPath(path)).Interactions.Set;
         }
-        var data = DemoDataGenerator.Generate(spec);
+        return Interactions(DemoDataGenerator.Generate(spec));
+    }
+
+    /// <summary>A generated business as training sees it: every order line a purchase, every view a view, weighted as <see cref="TrainingOptions.EventWeights"/> says.</summary>
+    internal static InteractionSet Interactions(DemoDataSet data)
+    {
         var weights = new TrainingOptions().EventWeights;
         var users = new List<int>();
         var items = new List<int>();

@@ -16,7 +16,7 @@ public sealed class ServingFallbackTests(DemoDatabaseFixture db) : IClassFixture
         await connection.ExecuteAsync("insert into customers (external_id, region) values ('NEW-IN-REGION', @region), ('NEW-NOWHERE', null)", new { region });
         var regionTop = await connection.ExecuteScalarAsync<string>("""
             select p.external_id from interactions i join customers c on c.id = i.user_id join products p on p.id = i.item_id
-            where c.region = @region and i.event_type = 'purchase' and i.occurred_at > (select max(occurred_at) from interactions) - interval '90 days'
+            where c.region = @region and i.event_type in ('purchase', 'add-to-cart', 'view') and i.occurred_at > (select max(occurred_at) from interactions) - interval '90 days'
             group by p.id, p.external_id order by count(*) desc, p.id limit 1
             """, new { region });
         var service = services.GetRequiredService<RecommendationService>();

@@ -199,6 +199,40 @@ public sealed class ExplorerService(NpgsqlDataSource dataSource, ModelStore mode
         var rows = (await connection.QueryAsync<RecommendationRow>(sql, new { customerId })).ToList();
         var meta = await connection.QuerySingleOrDefaultAsync<(string Version, DateTime UpdatedAt)?>(
             "select model_version, updated_at from offline_user_recommendations where user_id = @customerId", new { customerId });
+        if (rows.Count == 0)
+            rows = await PopularFallbackAsync(connection, customerId, cancellationToken);
         return (rows, meta?.Version, meta?.UpdatedAt);
+    }
+
+    /// <summary>
+    /// What a customer with no cached list is shown (as the API answers them): their region's most bought products of
+    /// the last 90 days of data, or everyone's when they have no region, each saying why; nothing they already have.
+    /// </summary>
+    private static async Task<List<RecommendationRow>> PopularFallbackAsync(NpgsqlConnection connection, long customerId, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            with me as (select region from customers where id = @customerId),
+            ranked as (
+                select i.item_id, row_number() over (order by count(*) desc, i.item_id) as place
+                from interactions i join customers c on c.id = i.user_id
+                where i.event_type = 'purchase' and i.occurred_at > (select max(occurred_at) from interactions) - interval '90 days'
+                  and ((select region from me) is null or c.region = (select region from me))
+                  and i.item_id not in (select item_id from interactions where user_id = @customerId)
+                group by i.item_id order by count(*) desc, i.item_id limit 25
+            )
+            select r.place::int as Rank, p.id as ProductId, p.name as Name, p.category as Category, p.price as Price, 0::float8 as Score,
+                   case when (select region from me) is null then 'popular everywhere (#' || r.place || '): no history yet, so no model pick'
+                        else 'popular in their region (#' || r.place || '): no history yet, so no model pick' end as Reason
+            from ranked r join products p on p.id = r.item_id
+            order by r.place
+            """;
+        return (await connection.QueryAsync<RecommendationRow>(new CommandDefinition(sql, new { customerId }, cancellationToken: cancellationToken))).ToList();
+    }
+
+    /// <summary>How many interactions a product has (0: nothing can link it to other products yet).</summary>
+    public async Task<long> InteractionCountAsync(long productId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition("select count(*) from interactions where item_id = @productId", new { productId }, cancellationToken: cancellationToken));
     }
 }

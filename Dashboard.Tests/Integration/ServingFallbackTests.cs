@@ -33,5 +33,19 @@ public sealed class ServingFallbackTests(DemoDatabaseFixture db) : IClassFixture
         Assert.All(nowhere.Items, i => Assert.Equal("popularity", i.Source));
         Assert.Equal("unknown user: popular items", stranger.FallbackReason);
         Assert.Equal(5, local.Items.Select(i => i.ItemId).Distinct().Count());
+
+        // The Users page shows the same to a person, each item saying why.
+        var explorer = services.GetRequiredService<Recs.Services.Analytics.ExplorerService>();
+        var id = await connection.ExecuteScalarAsync<long>("select id from customers where external_id = 'NEW-IN-REGION'");
+        var (rows, version, _) = await explorer.RecommendationsAsync(id);
+        Assert.Null(version);
+        Assert.Equal(25, rows.Count);
+        Assert.Equal("popular in their region (#1): no history yet, so no model pick", rows[0].Reason);
+        var regionTopByPurchases = await connection.ExecuteScalarAsync<long>("""
+            select i.item_id from interactions i join customers c on c.id = i.user_id
+            where c.region = @region and i.event_type = 'purchase' and i.occurred_at > (select max(occurred_at) from interactions) - interval '90 days'
+            group by i.item_id order by count(*) desc, i.item_id limit 1
+            """, new { region });
+        Assert.Equal(regionTopByPurchases, rows[0].ProductId);
     }
 }

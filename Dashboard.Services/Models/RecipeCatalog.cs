@@ -21,6 +21,8 @@ public static class RecipeCatalog
         ItemKnnRecommender.Descriptor,
         UserKnnRecommender.Descriptor,
         PopularityRecommender.Descriptor,
+        GroupPopularityRecommender.RegionDescriptor,
+        GroupPopularityRecommender.CategoryDescriptor,
         BprRecommender.Descriptor,
         HybridRecommender.Descriptor,
         RatingMfRecommender.Descriptor,

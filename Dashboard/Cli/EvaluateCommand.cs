@@ -64,10 +64,10 @@ public static class EvaluateCommand
         }
         else
         {
-            // The export's only attribute: each customer's country, as a user feature.
+            // The export's only attribute: each customer's country, which is their region (as the importer has it).
             var retail = OnlineRetailFile.ReadPurchases(path);
             data = retail.Interactions;
-            var (countries, names) = SideFeatures.OneHot(data.Set.Users, ("country", retail.CountryOfUser));
+            var (countries, names) = SideFeatures.OneHot(data.Set.Users, ("region", retail.CountryOfUser));
             features = SideFeatures.None(data.Set.Users, data.Set.Items) with { UserFeatures = countries, UserFeatureNames = names };
         }
         if (search is not null)

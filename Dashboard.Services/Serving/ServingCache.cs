@@ -18,8 +18,8 @@ public sealed class ApiOptions
     public int CacheEntries { get; set; } = 20_000;
 
     /// <summary>Events each client may send per second to the event trackers (REST and AWS), sustained.</summary>
-    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsPerSecond must be between 1 and 1,000,000.")]
-    public int EventsPerSecond { get; set; } = 500;
+    [System.ComponentModel.DataAnnotations.Range(0.001, 1_000_000, ErrorMessage = "Api:EventsPerSecond must be between 0.001 and 1,000,000.")]
+    public double EventsPerSecond { get; set; } = 500;
 
     /// <summary>How many requests a client may send at once above the sustained rate.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsBurst must be between 1 and 1,000,000.")]

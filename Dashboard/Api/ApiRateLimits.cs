@@ -43,8 +43,9 @@ public static class ApiRateLimits
                 _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = Math.Max(1, options.EventsBurst),
-                    TokensPerPeriod = Math.Max(1, options.EventsPerSecond),
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    // Below one event a second, one token per 1/rate seconds; otherwise the rate's tokens every second.
+                    TokensPerPeriod = options.EventsPerSecond >= 1 ? (int)Math.Round(options.EventsPerSecond) : 1,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(options.EventsPerSecond >= 1 ? 1 : 1 / options.EventsPerSecond),
                     QueueLimit = 0,
                     AutoReplenishment = true,
                 }));
@@ -60,7 +61,7 @@ public static class ApiRateLimits
                     await response.WriteAsync($"Too many sign-in attempts from this address; try again in {retryAfter} s.", cancellationToken);
                     return;
                 }
-                var message = $"Too many events: this key may send {options.EventsPerSecond} per second (bursts of {options.EventsBurst}). Retry after {retryAfter} s; nothing was stored.";
+                var message = $"Too many events: this key may send {options.EventsPerSecond.ToString(CultureInfo.InvariantCulture)} per second (bursts of {options.EventsBurst}). Retry after {retryAfter} s; nothing was stored.";
                 if (context.HttpContext.Request.Path.StartsWithSegments("/api"))
                 {
                     await response.WriteAsJsonAsync(new ApiError(message), RecsApi.Json, cancellationToken);

@@ -22,8 +22,13 @@ public sealed class FirstStartE2ETests(BrowserFixture browser)
 
         // Demo data, then the two first-start training jobs: no test waits on how fast they are, only on their outcome.
         await using var connection = new NpgsqlConnection(app.ConnectionString);
-        await WaitUntilAsync(async () => await connection.ExecuteScalarAsync<string?>(
-            "select model_version from campaigns where name = 'similar-items'") is not null, TimeSpan.FromMinutes(15), app);
+        // Done = the similar-items campaign has a version, its cache (written in one transaction after the promotion)
+        // carries it, and no training or batch job is still running.
+        await WaitUntilAsync(async () => await connection.ExecuteScalarAsync<bool>("""
+            select exists (select 1 from campaigns c where c.name = 'similar-items' and c.model_version is not null
+                             and exists (select 1 from offline_similar_items s where s.model_version = c.model_version))
+               and not exists (select 1 from jobs where kind in ('training', 'batch-inference') and status in ('queued', 'running'))
+            """), TimeSpan.FromMinutes(15), app);
         var filled = clock.Elapsed;
         Console.WriteLine($"first start: empty data folder to both campaigns served in {filled.TotalSeconds:F0} s (this machine, under the test suite)");
 

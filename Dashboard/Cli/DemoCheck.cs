@@ -209,6 +209,30 @@ public static class DemoCheck
             }
             byLength = rows;
         }
+        object? missed = null;
+        if (verb.Get("explain") is not null)
+        {
+            var rows = new List<object>();
+            var all = new float[products];
+            for (var r = 0; r < regions; r++)
+            {
+                if (data.RegionFavourites[r].Length == 0) continue;
+                var fav = data.RegionFavourites[r].MaxBy(p => matches[r, p]);
+                int n = 0, withStaple = 0, histSum = 0; var rk = new List<int>(); var roles = new Dictionary<string, int>();
+                for (var u = 0; u < lists.Length; u++)
+                {
+                    if (lists[u] is null || data.Customers[u].Region != r || seen.RowColumns(u).BinarySearch(fav) >= 0 || lists[u].Contains(fav)) continue;
+                    n++; histSum += seen.RowLength(u);
+                    if (seen.RowColumns(u).ToArray().Any(i => data.RegionStaples[r].Contains(i))) withStaple++;
+                    serving.Score(u, all);
+                    foreach (var i in seen.RowColumns(u)) all[i] = float.NegativeInfinity;
+                    var mine = all[fav]; rk.Add(all.Count(x => x > mine));
+                    foreach (var p in lists[u]) { var k = data.ProductRole[p].ToString(); roles[k] = roles.GetValueOrDefault(k) + 1; }
+                }
+                rows.Add(new { region = r, missed = n, users = users[r], mean_history = n == 0 ? 0 : histSum / (double)n, with_staple = withStaple, median_rank = rk.Count == 0 ? -1 : rk.Order().ElementAt(rk.Count / 2), roles });
+            }
+            missed = rows;
+        }
         var favouritePenetration = favourites.Select(f => Penetration(f.Product, f.Region)).ToArray();
         var favouriteRate = favourites.Select(f => users[f.Region] == 0 ? 0 : (double)matches[f.Region, f.Product] / users[f.Region]).ToArray();
         var staplePenetration = Enumerable.Range(0, regions).SelectMany(r => data.RegionStaples[r].Select(p => Penetration(p, r))).ToArray();
@@ -257,9 +281,11 @@ public static class DemoCheck
             explain,
             top_10_slots_by_role = slots.ToDictionary(s => s.Key, s => Math.Round((double)s.Value / totalSlots, 3)),
             favourites_bought_in_region_mean = Math.Round(favouritePenetration.DefaultIfEmpty().Average(), 3),
+            favourites_bought_in_region = favouritePenetration.Select(x => Math.Round(x, 2)),
             favourites_match_rate_mean = Math.Round(favouriteRate.DefaultIfEmpty().Average(), 3),
             favourites_median_rank = favouriteRanks,
             by_history_length = byLength,
+            missed,
             favourites_match_rate = favouriteRate.Select(x => Math.Round(x, 2)),
             staples_bought_in_region_mean = Math.Round(staplePenetration.DefaultIfEmpty().Average(), 3),
             hits_bought_mean = Math.Round(data.NationalHits.Select(p => Penetration(p, -1)).DefaultIfEmpty().Average(), 3),

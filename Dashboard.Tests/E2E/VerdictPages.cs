@@ -2,6 +2,20 @@ using Microsoft.Playwright;
 
 namespace Recs.Tests.E2E;
 
+/// <summary>Screenshots that look as a person sees the page: scrolled back to the top (a full-page shot of a scrolled page
+/// draws the fixed app bar mid-page), or of the viewport alone while a dialog is open.</summary>
+internal static class Shots
+{
+    public static async Task FromTopAsync(IPage page, string name)
+    {
+        await page.EvaluateAsync("window.scrollTo(0, 0)");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+    }
+
+    public static async Task ViewportAsync(IPage page, string name) =>
+        await page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = false });
+}
+
 /// <summary>The verdict buttons beside a shown list (Users' recommendations, Similar items' neighbours): mark a row, add a note.</summary>
 public sealed class VerdictButtonsOnPage(IPage page, string listTestId) : PageObject(page)
 {
@@ -37,6 +51,10 @@ public sealed class VerdictButtonsOnPage(IPage page, string listTestId) : PageOb
         await Page.Locator("[data-testid=verdict-note-save]").ClickAsync();
         await Page.Locator(".mud-dialog").WaitForAsync(new() { State = WaitForSelectorState.Detached });
     }
+
+    public Task ScreenshotFromTopAsync(string name) => Shots.FromTopAsync(Page, name);
+
+    public Task ScreenshotDialogAsync(string name) => Shots.ViewportAsync(Page, name);
 
     public async Task<string> ItemNameAsync(int index) => (await Row(index).Locator("a").First.InnerTextAsync()).Trim();
 }
@@ -91,6 +109,8 @@ public sealed class PromoteDialogOnModels(IPage page, string baseUrl) : PageObje
 
     public async Task AssertPairListedAsync(string item, string where) =>
         await Assertions.Expect(Page.Locator("[data-testid=replay-pairs] tbody tr").Filter(new() { HasText = item })).ToContainTextAsync(where);
+
+    public Task ScreenshotDialogAsync(string name) => Shots.ViewportAsync(Page, name);
 
     public async Task ConfirmAsync()
     {

@@ -37,9 +37,9 @@ public sealed class VerdictsE2ETests(BrowserFixture browser)
         await verdicts.MarkDoesNotMakeSenseAsync(0);
         await verdicts.MarkMakesSenseAsync(15);
         await verdicts.WriteNoteAsync(0, "They bought the same thing last week");
-        await verdicts.ScreenshotAsync("verdicts-note-dialog");
+        await verdicts.ScreenshotDialogAsync("verdicts-note-dialog");
         await verdicts.SaveNoteAsync();
-        await verdicts.ScreenshotAsync("verdicts-users");
+        await verdicts.ScreenshotFromTopAsync("verdicts-users");
 
         // ...and finds both on the Verdicts page, filtered through the URL, and in the CSV export.
         var list = new VerdictsListPage(page, app.BaseUrl);
@@ -68,7 +68,7 @@ public sealed class VerdictsE2ETests(BrowserFixture browser)
         await promote.AssertApprovedDroppedAsync("Drops 1 of 1 pair they said make sense");
         await promote.AssertPairListedAsync(rejected, "still #1");
         await promote.AssertPairListedAsync(approved, "dropped");
-        await promote.ScreenshotAsync("verdicts-promote-dialog");
+        await promote.ScreenshotDialogAsync("verdicts-promote-dialog");
         await promote.ConfirmAsync();
         await Assertions.Expect(admin.Locator($"[data-testid='version-{candidate}'] [data-testid=status]")).ToHaveTextAsync("champion", new() { Timeout = 120_000 });
 
@@ -79,7 +79,7 @@ public sealed class VerdictsE2ETests(BrowserFixture browser)
         var narrowButtons = new VerdictButtonsOnPage(narrow, "recommendations");
         await narrowButtons.WaitUntilInteractiveAsync();
         await Assertions.Expect(narrow.Locator("[data-testid=recommendations] tbody tr").First.Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-verdict", "doesnt-make-sense");
-        await narrowButtons.ScreenshotAsync("verdicts-users-narrow");
+        await narrowButtons.ScreenshotFromTopAsync("verdicts-users-narrow");
         var narrowList = new VerdictsListPage(narrow, app.BaseUrl);
         await narrowList.OpenAsync();
         await narrowList.AssertTotalAsync("2 verdicts");
@@ -89,7 +89,7 @@ public sealed class VerdictsE2ETests(BrowserFixture browser)
         var narrowPromote = new PromoteDialogOnModels(narrowAdmin, app.BaseUrl);
         await narrowPromote.OpenAsync(served);
         await narrowPromote.AssertRejectedKeptAsync("Still recommends 1 of 1");
-        await narrowPromote.ScreenshotAsync("verdicts-promote-dialog-narrow");
+        await narrowPromote.ScreenshotDialogAsync("verdicts-promote-dialog-narrow");
 
         // The command line's promote prints the same replay with its result.
         var cli = JsonDocument.Parse(await DashboardCli.RunOkAsync("promote", "--version", served, data)).RootElement;

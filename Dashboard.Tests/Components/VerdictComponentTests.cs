@@ -59,6 +59,7 @@ public sealed class VerdictComponentTests(VerdictDatabaseFixture db) : MudBunitC
         dialogs.Find("textarea").Input("bought the same kettle last month");
         dialogs.Find("[data-testid=verdict-note-save]").Click();
 
+        cut.WaitForAssertion(() => Assert.Equal("yes", cut.FindAll("[data-testid=verdict-buttons]")[2].GetAttribute("data-note")));
         await using var connection = await db.Database.DataSource.OpenConnectionAsync();
         cut.WaitForAssertion(() => Assert.Equal("bought the same kettle last month",
             connection.ExecuteScalar<string>("select note from verdicts where account = 'vera' and item_id = @item", new { item = list[2] })));

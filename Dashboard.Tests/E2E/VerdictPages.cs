@@ -46,10 +46,12 @@ public sealed class VerdictButtonsOnPage(IPage page, string listTestId) : PageOb
         await text.FillAsync(note);
     }
 
-    public async Task SaveNoteAsync()
+    /// <summary>Saves the open note of row <paramref name="index"/> and waits until the row shows it stored (the dialog closes before the save ends).</summary>
+    public async Task SaveNoteAsync(int index)
     {
         await Page.Locator("[data-testid=verdict-note-save]").ClickAsync();
         await Page.Locator(".mud-dialog").WaitForAsync(new() { State = WaitForSelectorState.Detached });
+        await Assertions.Expect(Row(index).Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-note", "yes");
     }
 
     public Task ScreenshotFromTopAsync(string name) => Shots.FromTopAsync(Page, name);

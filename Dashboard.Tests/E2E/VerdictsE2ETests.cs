@@ -38,7 +38,7 @@ public sealed class VerdictsE2ETests(BrowserFixture browser)
         await verdicts.MarkMakesSenseAsync(15);
         await verdicts.WriteNoteAsync(0, "They bought the same thing last week");
         await verdicts.ScreenshotDialogAsync("verdicts-note-dialog");
-        await verdicts.SaveNoteAsync();
+        await verdicts.SaveNoteAsync(0);
         await verdicts.ScreenshotFromTopAsync("verdicts-users");
 
         // ...and finds both on the Verdicts page, filtered through the URL, and in the CSV export.

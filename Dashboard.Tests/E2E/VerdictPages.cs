@@ -21,20 +21,30 @@ public sealed class VerdictButtonsOnPage(IPage page, string listTestId) : PageOb
 {
     private ILocator Row(int index) => Page.Locator($"[data-testid={listTestId}] tbody tr").Nth(index);
 
-    public async Task WaitUntilInteractiveAsync() =>
+    /// <summary>
+    /// Waits for the live page and its list: once the circuit starts, the page shows its empty state until it has read the
+    /// customer or product again (seconds on a busy machine), and only the live list's buttons record anything.
+    /// </summary>
+    public async Task WaitUntilInteractiveAsync()
+    {
         await Page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60_000 });
+        await Page.Locator($"[data-testid={listTestId}] [data-testid=verdict-buttons]").First.WaitForAsync(new() { Timeout = 60_000 });
+    }
+
+    public async Task AssertVerdictAsync(int index, string verdict) =>
+        await Assertions.Expect(Row(index).Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-verdict", verdict, new() { Timeout = 30_000 });
 
     /// <summary>Marks row <paramref name="index"/> "doesn't make sense" and waits until the page shows it recorded.</summary>
     public async Task MarkDoesNotMakeSenseAsync(int index)
     {
         await Row(index).Locator("[data-testid=verdict-down]").ClickAsync();
-        await Assertions.Expect(Row(index).Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-verdict", "doesnt-make-sense");
+        await AssertVerdictAsync(index, "doesnt-make-sense");
     }
 
     public async Task MarkMakesSenseAsync(int index)
     {
         await Row(index).Locator("[data-testid=verdict-up]").ClickAsync();
-        await Assertions.Expect(Row(index).Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-verdict", "makes-sense");
+        await AssertVerdictAsync(index, "makes-sense");
     }
 
     /// <summary>Opens the note dialog of row <paramref name="index"/> and types <paramref name="note"/> (leaves it open, for a screenshot).</summary>
@@ -51,7 +61,7 @@ public sealed class VerdictButtonsOnPage(IPage page, string listTestId) : PageOb
     {
         await Page.Locator("[data-testid=verdict-note-save]").ClickAsync();
         await Page.Locator(".mud-dialog").WaitForAsync(new() { State = WaitForSelectorState.Detached });
-        await Assertions.Expect(Row(index).Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-note", "yes");
+        await Assertions.Expect(Row(index).Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-note", "yes", new() { Timeout = 30_000 });
     }
 
     public Task ScreenshotFromTopAsync(string name) => Shots.FromTopAsync(Page, name);
@@ -74,15 +84,15 @@ public sealed class VerdictsListPage(IPage page, string baseUrl) : PageObject(pa
     public async Task AssertRowAsync(string who, string item, string verdict, string note)
     {
         var row = Page.Locator("[data-testid=verdict-rows] tbody tr").Filter(new() { HasText = item });
-        await Assertions.Expect(row).ToHaveCountAsync(1);
+        await Assertions.Expect(row).ToHaveCountAsync(1, new() { Timeout = 30_000 });
         await Assertions.Expect(row).ToContainTextAsync(who);
         await Assertions.Expect(row.Locator("[data-testid=verdict]")).ToHaveTextAsync(verdict);
         await Assertions.Expect(row.Locator("[data-testid=note]")).ToHaveTextAsync(note);
     }
 
-    public async Task AssertTotalAsync(string text) => await Assertions.Expect(Page.Locator("[data-testid=verdicts-total]")).ToHaveTextAsync(text);
+    public async Task AssertTotalAsync(string text) => await Assertions.Expect(Page.Locator("[data-testid=verdicts-total]")).ToHaveTextAsync(text, new() { Timeout = 30_000 });
 
-    public async Task AssertEmptyAsync(string text) => await Assertions.Expect(Page.Locator("[data-testid=verdicts-empty]")).ToContainTextAsync(text);
+    public async Task AssertEmptyAsync(string text) => await Assertions.Expect(Page.Locator("[data-testid=verdicts-empty]")).ToContainTextAsync(text, new() { Timeout = 30_000 });
 
     public async Task FilterByVerdictAsync(string label)
     {

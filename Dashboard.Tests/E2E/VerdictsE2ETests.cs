@@ -78,7 +78,7 @@ public sealed class VerdictsE2ETests(BrowserFixture browser)
         await new UsersPage(narrow, app.BaseUrl).OpenAsync(customer);
         var narrowButtons = new VerdictButtonsOnPage(narrow, "recommendations");
         await narrowButtons.WaitUntilInteractiveAsync();
-        await Assertions.Expect(narrow.Locator("[data-testid=recommendations] tbody tr").First.Locator("[data-testid=verdict-buttons]")).ToHaveAttributeAsync("data-verdict", "doesnt-make-sense");
+        await narrowButtons.AssertVerdictAsync(0, "doesnt-make-sense");
         await narrowButtons.ScreenshotFromTopAsync("verdicts-users-narrow");
         var narrowList = new VerdictsListPage(narrow, app.BaseUrl);
         await narrowList.OpenAsync();
@@ -98,5 +98,20 @@ public sealed class VerdictsE2ETests(BrowserFixture browser)
             replay.GetProperty("approved").GetInt32(), replay.GetProperty("approved_dropped").GetInt32()));
         Assert.Equal(2, replay.GetProperty("disagreements").GetArrayLength());
         Assert.StartsWith("still recommends 1 of 1 pairs", replay.GetProperty("summary").GetString(), StringComparison.Ordinal);
+
+        // A product owner judges a product's neighbour on Similar items; it joins the list as a product verdict.
+        long product;
+        await using (var connection = new NpgsqlConnection(app.ConnectionString))
+            product = await connection.ExecuteScalarAsync<long>("select product_id from offline_similar_items where jsonb_array_length(similar_products) = 25 order by product_id limit 1");
+        foreach (var (similarPage, name) in new[] { (page, "verdicts-similar-items"), (narrow, "verdicts-similar-items-narrow") })
+        {
+            await similarPage.GotoAsync($"{app.BaseUrl}/similar-items?product={product}");
+            var neighbours = new VerdictButtonsOnPage(similarPage, "neighbours");
+            await neighbours.WaitUntilInteractiveAsync();
+            await neighbours.MarkMakesSenseAsync(0);
+            await neighbours.ScreenshotFromTopAsync(name);
+        }
+        await list.OpenAsync("?kind=product");
+        await list.AssertTotalAsync("1 verdict");
     }
 }

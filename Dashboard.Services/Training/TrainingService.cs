@@ -255,7 +255,17 @@ public sealed class TrainingService(
     /// </summary>
     private async Task<(bool, string)> CheckVerdictsAsync(ModelVersion candidate, TrainingRequest request, string reason, JobContext job, CancellationToken cancellationToken)
     {
-        var replay = await verdicts.ReplayAsync(candidate.Version, cancellationToken);
+        Verdicts.ReplayResult replay;
+        try
+        {
+            replay = await verdicts.ReplayAsync(candidate.Version, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Unchecked is not promoted; the version stays a challenger that a person can promote after looking.
+            logger.LogError(e, "Replaying the verdicts against {Version} failed", candidate.Version);
+            return (false, $"{reason}, but the analysts' verdicts could not be replayed against it ({e.Message})");
+        }
         if (replay.Pairs.Count == 0)
             return (true, reason);
         await job.LogAsync($"verdicts replayed against {candidate.Version}: {replay.Describe()}");

@@ -49,6 +49,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Serving.ServingCache>();
         services.AddSingleton<Serving.RecommendationService>();
         services.AddSingleton<Serving.EventTracker>();
+        services.AddOptions<Verdicts.VerdictOptions>().BindConfiguration(Verdicts.VerdictOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Verdicts.VerdictService>();
+        services.AddSingleton<Verdicts.VerdictReplay>();
         services.AddSingleton<TrainingService>();
         services.AddHostedService<FirstModelService>();
         services.AddSingleton<BatchRefreshService>();

@@ -104,6 +104,7 @@ public static class RecsHostingExtensions
         app.MapOpenApi().AllowAnonymous();
         app.MapRecsApi();
         app.MapAwsPersonalizeApi();
+        app.MapVerdictDownloads();
         app.MapGet("/diagnostics/memory", () =>
         {
             var managed = GC.GetTotalMemory(forceFullCollection: true);

@@ -97,17 +97,10 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
     private async Task RefreshUserAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, LoadedModel model, long user, (int[] Items, float[] Weights) history, CancellationToken cancellationToken)
     {
         var (items, weights) = history;
-        var scores = new float[model.Model.Items];
-        ((IHistoryScorer)model.Model).ScoreHistory(items, weights, scores);
-        if (model.Model.ExcludeSeen)
-        {
-            foreach (var i in items)
-                scores[i] = float.NegativeInfinity;
-        }
         var topN = options.Value.TopN;
         var top = new int[topN];
         var topScores = new float[topN];
-        var n = TopK.Select(scores, top, topScores);
+        var n = ServedLists.FromHistory(model, items, weights, top, topScores);
         var json = RecommendationJson.Write(top.AsSpan(0, n), topScores.AsSpan(0, n), model.Artifact.ItemIds);
         await connection.ExecuteAsync(new CommandDefinition("""
             insert into offline_user_recommendations (user_id, recommendations, model_version, updated_at)

@@ -51,7 +51,8 @@ public sealed record TrainingOutcome(ModelVersion Version, bool Promoted, string
 /// </summary>
 public sealed class TrainingService(
     NpgsqlDataSource dataSource, JobRunner runner, ModelRegistry registry, BatchInference batch,
-    IOptions<TrainingOptions> options, Audit.AuditLog audit, ILogger<TrainingService> logger)
+    IOptions<TrainingOptions> options, Audit.AuditLog audit, ILogger<TrainingService> logger,
+    Verdicts.VerdictReplay verdicts, IOptions<Verdicts.VerdictOptions> verdictOptions)
 {
     /// <summary>Starts a training job in the background and returns it; throws <see cref="JobAlreadyRunningException"/> if one runs.</summary>
     public Task<JobRecord> StartAsync(TrainingRequest request, CancellationToken cancellationToken = default)
@@ -194,6 +195,8 @@ public sealed class TrainingService(
                 result.Baseline.Metrics, history, data.Fingerprint(result.Split), result.Search is { } s ? SearchRecord(s) : null, clock.Elapsed, artifact);
 
             var (promote, reason) = request.AutoPromote ? await ShouldPromoteAsync(version, request.Campaign, cancellationToken) : (false, "auto-promote is off");
+            if (promote)
+                (promote, reason) = await CheckVerdictsAsync(version, request, reason, job, cancellationToken);
             await job.LogAsync(promote ? $"promoting {version.Version} to {request.Campaign}: {reason}" : $"{version.Version} stays a challenger: {reason}");
             BatchResult? batchResult = null;
             if (promote)
@@ -244,6 +247,39 @@ public sealed class TrainingService(
         logger.LogInformation("{User} promoted {Version} to {Campaign}", requestedBy, version, campaign);
         var refreshed = campaign == Campaigns.PersonalizedRanking ? null : await batch.RunAsync(campaign, requestedBy, cancellationToken);
         return (promoted, refreshed);
+    }
+
+    /// <summary>
+    /// The analysts' verdicts replayed against a candidate the figures would promote: refused when it still recommends
+    /// more than Verdicts:MaxRejectedShare of the pairs they said do not make sense (said in the job log and the audit log).
+    /// </summary>
+    private async Task<(bool, string)> CheckVerdictsAsync(ModelVersion candidate, TrainingRequest request, string reason, JobContext job, CancellationToken cancellationToken)
+    {
+        Verdicts.ReplayResult replay;
+        try
+        {
+            replay = await verdicts.ReplayAsync(candidate.Version, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Unchecked is not promoted; the version stays a challenger that a person can promote after looking.
+            logger.LogError(e, "Replaying the verdicts against {Version} failed", candidate.Version);
+            return (false, $"{reason}, but the analysts' verdicts could not be replayed against it ({e.Message})");
+        }
+        if (replay.Pairs.Count == 0)
+            return (true, reason);
+        await job.LogAsync($"verdicts replayed against {candidate.Version}: {replay.Describe()}");
+        var max = verdictOptions.Value.MaxRejectedShare;
+        if (replay.Rejected == 0 || replay.RejectedShare <= max)
+            return (true, $"{reason}; it brings back {replay.RejectedKept} of {replay.Rejected} rejected pairs");
+        var refusal = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"it still recommends {replay.RejectedKept} of {replay.Rejected} pairs analysts said don't make sense ({replay.RejectedShare:P0}, more than the {max:P0} Verdicts:MaxRejectedShare allows)");
+        await audit.RecordAsync(request.RequestedBy, Audit.AuditActions.AutoPromoteRefused, candidate.Version,
+            new { version = candidate.Version, campaign = request.Campaign, rejected = replay.Rejected, rejected_kept = replay.RejectedKept, approved = replay.Approved,
+                approved_dropped = replay.ApprovedDropped, max_rejected_share = max },
+            $"refused: {refusal}", cancellationToken);
+        logger.LogWarning("Auto-promotion of {Version} refused: {Reason}", candidate.Version, refusal);
+        return (false, $"{reason}, but {refusal}");
     }
 
     /// <summary>Promote when the campaign has no version of its own, or when this version's NDCG@10 beats that one's on the same split.</summary>

@@ -53,7 +53,7 @@ public sealed class RoleMatrixTests
 {
     private const string Password = "a-password-42!";
 
-    private static readonly string[] ViewerPages = ["/", "/regions", "/similar-items", "/users", "/models", "/learning-curves", "/training", "/data", "/data/quality.json"];
+    private static readonly string[] ViewerPages = ["/", "/regions", "/similar-items", "/users", "/models", "/learning-curves", "/training", "/data", "/data/quality.json", "/verdicts", "/verdicts.csv"];
     private static readonly string[] EngineerPages = ["/audit"];
     private static readonly string[] AdminPages = ["/admin/accounts", "/admin/api-keys"];
 

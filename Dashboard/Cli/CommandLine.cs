@@ -91,9 +91,12 @@ public static class CommandLine
             dotnet run --project Dashboard -- train [opts]      train, evaluate against popularity, register, promote if better, refresh the cache
                 --recipe NAME (default auto) --campaign user-recommendations|similar-items|personalized-ranking
                 --split temporal --test-ratio 0.2 --seed 42 --from 2026-01-01 --to 2026-11-01 --no-promote
+                (automatic promotion is refused when the version still recommends more than Verdicts:MaxRejectedShare of
+                the pairs analysts said don't make sense)
                 plus the recipe's hyperparameters (as for evaluate; auto: --trials 20 --budget-seconds 600 --parallel 2)
             dotnet run --project Dashboard -- promote --version X.Y.Z [--campaign NAME]   make a version serve a campaign (default
-                user-recommendations: the champion) and refresh that campaign's cache
+                user-recommendations: the champion) and refresh that campaign's cache; prints the analysts' verdicts replayed
+                against it (rejected pairs it still recommends, approved pairs it drops, of how many)
             dotnet run --project Dashboard -- campaigns         the campaigns and the version each serves, as JSON
             dotnet run --project Dashboard -- models            the registry as one JSON array: version, recipe, status, campaigns,
                 metrics and baseline (popularity on the same split, same keys)

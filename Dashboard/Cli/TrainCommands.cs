@@ -4,6 +4,7 @@ using Recs.Services.Engine;
 using Recs.Services.Jobs;
 using Recs.Services.Models;
 using Recs.Services.Training;
+using Recs.Services.Verdicts;
 
 namespace Recs.Dashboard.Cli;
 
@@ -64,6 +65,16 @@ public static class TrainCommands
         try
         {
             var campaign = verb.Get("campaign") ?? Campaigns.UserRecommendations;
+            // The analysts' verdicts replayed against the version before it serves, printed with the result.
+            ReplayResult? replay = null;
+            try
+            {
+                replay = await services.GetRequiredService<VerdictReplay>().ReplayAsync(version);
+            }
+            catch (KeyNotFoundException)
+            {
+                // No trained model: the promotion below says why it cannot serve.
+            }
             var (promoted, batch) = await services.GetRequiredService<TrainingService>().PromoteAsync(version, "cli", campaign: campaign);
             await stdout.WriteLineAsync(JsonSerializer.Serialize(new
             {
@@ -72,6 +83,7 @@ public static class TrainCommands
                 status = promoted.Status,
                 cache = campaign == Campaigns.PersonalizedRanking ? "answered live from the model: no cache"
                     : batch is null ? "a batch job was already running; it will not include this version" : $"refreshed: {batch.Users} users, {batch.Products} products",
+                verdicts = replay is null ? null : VerdictsJson(replay),
             }));
             return 0;
         }
@@ -80,6 +92,22 @@ public static class TrainCommands
             throw new CommandLineException(e.Message, e);
         }
     }
+
+    /// <summary>A replay as the CLI prints it: the counts, a sentence, and the pairs the version disagrees with the analysts on.</summary>
+    internal static object VerdictsJson(ReplayResult replay) => new
+    {
+        summary = replay.Describe(),
+        rejected = replay.Rejected,
+        rejected_still_recommended = replay.RejectedKept,
+        approved = replay.Approved,
+        approved_dropped = replay.ApprovedDropped,
+        top_n = VerdictReplay.TopN,
+        disagreements = replay.Pairs.Where(p => p.Disagrees).Select(p => new
+        {
+            kind = p.Kind, subject_id = p.SubjectId, subject = p.SubjectName, item_id = p.ItemId, item = p.ItemName, verdict = p.Verdict,
+            rank = p.Rank, accounts = p.Accounts,
+        }),
+    };
 
     public static async Task<int> BatchAsync(Verb verb, IServiceProvider services, TextWriter stdout)
     {

@@ -258,7 +258,7 @@ public sealed class TrainingService(
         Verdicts.ReplayResult replay;
         try
         {
-            replay = await verdicts.ReplayAsync(candidate.Version, cancellationToken);
+            replay = await verdicts.ReplayAsync(candidate.Version, request.Campaign, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -69,10 +69,14 @@ public sealed class VerdictReplay(NpgsqlDataSource dataSource, ModelStore models
     /// <summary>How deep the replay looks: the first screen of recommendations.</summary>
     public const int TopN = 10;
 
-    /// <summary>The replay of every stored verdict against <paramref name="version"/>; throws <see cref="KeyNotFoundException"/> when it has no trained model.</summary>
-    public async Task<ReplayResult> ReplayAsync(string version, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The replay against <paramref name="version"/> of every stored verdict that bears on <paramref name="campaign"/>
+    /// (when given): product verdicts for the similar-items campaign, customer verdicts for the others, since a
+    /// promotion changes only what that campaign serves. Throws <see cref="KeyNotFoundException"/> when it has no trained model.
+    /// </summary>
+    public async Task<ReplayResult> ReplayAsync(string version, string? campaign = null, CancellationToken cancellationToken = default)
     {
-        var all = await verdicts.AllAsync(cancellationToken);
+        var all = (await verdicts.AllAsync(cancellationToken)).Where(v => campaign is null || v.Kind == KindFor(campaign)).ToList();
         if (all.Count == 0)
             return new ReplayResult(version, []);
         var model = await models.GetAsync(version, cancellationToken)
@@ -121,4 +125,7 @@ public sealed class VerdictReplay(NpgsqlDataSource dataSource, ModelStore models
             .ToList();
         return new ReplayResult(version, pairs);
     }
+
+    /// <summary>The kind of verdict a campaign's promotion is judged by.</summary>
+    public static string KindFor(string campaign) => campaign == Campaigns.SimilarItems ? VerdictKinds.Product : VerdictKinds.User;
 }

@@ -185,6 +185,14 @@ public sealed class VerdictReplayTests(DemoDatabaseFixture db) : IClassFixture<D
         Assert.All(result.Pairs.Take(6), p => Assert.True(p.Disagrees));
         Assert.All(result.Pairs.Skip(6), p => Assert.False(p.Disagrees));
 
+        // A promotion to one campaign is judged by the verdicts on what that campaign serves.
+        var forUsers = await replay.ReplayAsync(version, Campaigns.UserRecommendations);
+        Assert.All(forUsers.Pairs, p => Assert.Equal(VerdictKinds.User, p.Kind));
+        Assert.Equal((3, 2, 3, 2), (forUsers.Rejected, forUsers.RejectedKept, forUsers.Approved, forUsers.ApprovedDropped));
+        var forSimilar = await replay.ReplayAsync(version, Campaigns.SimilarItems);
+        Assert.All(forSimilar.Pairs, p => Assert.Equal(VerdictKinds.Product, p.Kind));
+        Assert.Equal((1, 1, 1, 1), (forSimilar.Rejected, forSimilar.RejectedKept, forSimilar.Approved, forSimilar.ApprovedDropped));
+
         await Assert.ThrowsAsync<KeyNotFoundException>(() => replay.ReplayAsync("9.9.9"));
     }
 }
@@ -203,10 +211,13 @@ public sealed class AutoPromotionVerdictTests(DemoDatabaseFixture db) : IClassFi
         // version of its own, so the figures alone would promote it) recommends exactly these.
         var champion = (await training.RunNowAsync(new TrainingRequest { Recipe = ItemKnnRecommender.Name, AutoPromote = false })).Version.Version;
         await training.PromoteAsync(champion, "test");
+        var product = await CachedLists.ProductWithNeighboursAsync(db.DataSource);
+        var list = await CachedLists.SimilarAsync(db.DataSource, product);
+        async Task Say(long item, string verdict) => await verdicts.RecordAsync("vera", new VerdictInput(VerdictKinds.Product, product, item, champion, verdict));
+        // A customer's rejected pair in the champion's top 10 does not bear on what the similar-items campaign serves.
         var user = (await CachedLists.UsersAsync(db.DataSource, 1))[0];
-        var list = await CachedLists.UserAsync(db.DataSource, user);
-        async Task Say(long item, string verdict) => await verdicts.RecordAsync("vera", new VerdictInput(VerdictKinds.User, user, item, champion, verdict));
-        // 2 of 5 rejected pairs are in its top 10: 40 % > 30 %.
+        await verdicts.RecordAsync("vera", new VerdictInput(VerdictKinds.User, user, (await CachedLists.UserAsync(db.DataSource, user))[0], champion, VerdictValues.DoesNotMakeSense));
+        // 2 of 5 rejected neighbour pairs are in its top 10: 40 % > 30 %.
         await Say(list[0], VerdictValues.DoesNotMakeSense);
         await Say(list[4], VerdictValues.DoesNotMakeSense);
         await Say(list[12], VerdictValues.DoesNotMakeSense);

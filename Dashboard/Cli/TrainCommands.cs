@@ -69,7 +69,7 @@ public static class TrainCommands
             ReplayResult? replay = null;
             try
             {
-                replay = await services.GetRequiredService<VerdictReplay>().ReplayAsync(version);
+                replay = await services.GetRequiredService<VerdictReplay>().ReplayAsync(version, campaign);
             }
             catch (KeyNotFoundException)
             {

@@ -1,5 +1,8 @@
 using Bunit;
 using Microsoft.Extensions.DependencyInjection;
+using Plotly.Blazor.Traces;
+using Plotly.Blazor.Traces.ScatterLib.MarkerLib;
+using Recs.Dashboard.Components.Charts;
 using Recs.Dashboard.Components.Pages;
 using Recs.Services.Engine;
 using Recs.Services.Training;
@@ -96,10 +99,37 @@ public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitCo
         var cut = Render<LearningCurves>();
 
         cut.WaitForAssertion(() => Assert.Contains("best epoch", cut.Find("[data-testid=best-epochs]").TextContent, StringComparison.Ordinal));
-        Assert.NotNull(cut.Find("[data-testid=curve-ndcg] svg"));
-        Assert.NotNull(cut.Find("[data-testid=curve-train-loss] svg"));
+        var ndcg = Chart(cut, "curve-ndcg");
+        var loss = Chart(cut, "curve-loss");
+        Assert.NotNull(cut.Find("[data-testid=curve-ndcg][data-chart-kind=line]"));
+        var ndcgLine = Assert.IsType<Scatter>(Assert.Single(ndcg.Data));
+        Assert.Equal($"{trained.Als} validation NDCG@10", ndcgLine.Name);
+        Assert.Contains(SymbolEnum.Star, ndcgLine.Marker.SymbolArray);
+        Assert.Equal(6, ndcgLine.Y.Count);
+        Assert.Equal($"{trained.Als} train loss", Assert.IsType<Scatter>(Assert.Single(loss.Data)).Name);
+        Assert.Equal(Plotly.Blazor.LayoutLib.YAxisLib.TypeEnum.Linear, loss.Layout.YAxis[0].Type);
         Assert.Contains("★", cut.Markup, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Learning_curves_read_smoothing_and_a_log_axis_from_the_url()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+
+        NavigateTo($"/learning-curves?versions={trained.Als}&smoothing=0.6&log=true");
+
+        var cut = Render<LearningCurves>();
+
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("[data-testid=best-epochs]")));
+        var ndcg = Chart(cut, "curve-ndcg");
+        Assert.Equal(Plotly.Blazor.LayoutLib.YAxisLib.TypeEnum.Log, ndcg.Layout.YAxis[0].Type);
+        Assert.Equal(2, ndcg.Data.Count); // the raw curve, pale, behind the smoothed one
+        Assert.Equal(Plotly.Blazor.Traces.ScatterLib.HoverInfoFlag.Skip, Assert.IsType<Scatter>(ndcg.Data[0]).HoverInfo);
+        Assert.Contains("Smoothing 0.60", cut.Markup, StringComparison.Ordinal);
+    }
+
+    private static PlotlyFigure Chart(IRenderedComponent<LearningCurves> cut, string testId) =>
+        cut.FindComponents<LineChart>().Single(c => c.Instance.TestId == testId).Instance.Figure;
 
     [Fact]
     public async Task Training_shows_the_recipes_hyperparameters_with_defaults_and_refuses_a_bad_value()

@@ -67,7 +67,7 @@ public sealed class LearningCurvesPage(IPage page, string baseUrl) : PageObject(
 
     public async Task AssertCurveDrawnWithBestEpochAsync(string version)
     {
-        await Assertions.Expect(Page.Locator("[data-testid=curve-ndcg] svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=curve-ndcg] svg.main-svg").First).ToBeVisibleAsync();
         await Assertions.Expect(Page.Locator("[data-testid=best-epochs]")).ToContainTextAsync($"{version}: ★ best epoch");
     }
 }

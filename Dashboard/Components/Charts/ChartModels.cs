@@ -68,6 +68,9 @@ public sealed record XySeries(string Name, IReadOnlyList<XyPoint> Points)
     public string? Group { get; init; }
 
     public bool ShowInLegend { get; init; } = true;
+
+    /// <summary>Drawn pale, without hover or legend: the raw values behind a smoothed line.</summary>
+    public bool Faint { get; init; }
 }
 
 /// <summary>One bar: its category or number on the x axis and its height.</summary>

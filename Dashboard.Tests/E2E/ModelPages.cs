@@ -54,7 +54,7 @@ public sealed class ModelsPage(IPage page, string baseUrl) : PageObject(page)
         await Assertions.Expect(Page.Locator($"[data-testid='version-{version}'] [data-testid=status]")).ToHaveTextAsync(status);
 
     public async Task AssertChartIsDrawnAsync() =>
-        await Assertions.Expect(Page.Locator("[data-testid=metric-history-chart] svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=metric-history-chart] svg.main-svg").First).ToBeVisibleAsync();
 }
 
 public sealed class LearningCurvesPage(IPage page, string baseUrl) : PageObject(page)

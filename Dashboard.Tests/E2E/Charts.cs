@@ -13,7 +13,7 @@ public static class Charts
     public static async Task WaitDrawnAsync(IPage page, string testId)
     {
         var plot = page.Locator($"[data-testid={testId}] .js-plotly-plot .main-svg").First;
-        await plot.WaitForAsync();
+        await plot.WaitForAsync(new() { Timeout = 30_000 }); // plotly.js (3.5 MB) loads once per page on a busy machine
         await plot.ScrollIntoViewIfNeededAsync();
     }
 

@@ -17,6 +17,9 @@ public sealed class ChartsE2ETests(BrowserFixture browser)
         var page = await browser.NewPageAsync();
         var requests = new List<string>();
         page.Request += (_, request) => { lock (requests) requests.Add(request.Url); };
+        var errors = new List<string>();
+        page.Console += (_, message) => { if (message.Type == "error") lock (errors) errors.Add(message.Text); };
+        page.PageError += (_, error) => { lock (errors) errors.Add(error); };
         await app.SignInAsync(page);
 
         // Two iterative versions to overlay: BPR (validation loss and NDCG) and ALS (NDCG).
@@ -30,13 +33,27 @@ public sealed class ChartsE2ETests(BrowserFixture browser)
         await training.SetHyperparameterAsync("factors", "16");
         await training.SetHyperparameterAsync("iterations", "6");
         await training.StartAsync();
-        await training.WaitForSuccessAsync();
+        // The progress panel still says "succeeded" for BPR's run until the new one starts: wait on the job history instead,
+        // for a version other than BPR's on top, succeeded.
+        var newest = page.Locator("[data-testid=job-history] tbody tr").First;
+        await Assertions.Expect(newest.Locator("a"))
+            .ToHaveTextAsync(new System.Text.RegularExpressions.Regex($@"^\s*(?!{System.Text.RegularExpressions.Regex.Escape(bpr)}\s*$)\d+\.\d+\.\d+\s*$"), new() { Timeout = 180_000 });
+        await Assertions.Expect(newest).ToContainTextAsync("succeeded");
         var als = await training.NewestVersionAsync();
         Assert.NotEqual(bpr, als);
 
         // Learning curves: hovering epoch 2 shows every overlaid version's exact validation NDCG@10, as the CSV has it.
         var curves = new LearningCurvesPage(page, app.BaseUrl);
         await curves.OpenAsync($"{bpr},{als}");
+        try
+        {
+            await Charts.WaitDrawnAsync(page, "curve-ndcg");
+        }
+        finally
+        {
+            lock (errors)
+                Console.WriteLine("browser errors: " + string.Join(" | ", errors));
+        }
         await curves.AssertCurveDrawnWithBestEpochAsync(bpr);
         var csv = await Charts.CsvAsync(page, "curve-ndcg");
         var expected = Value(csv, $"{bpr} validation NDCG@10", 2);
@@ -56,7 +73,7 @@ public sealed class ChartsE2ETests(BrowserFixture browser)
         Assert.Equal("learning-curves-ndcg.csv", download.SuggestedFilename);
         Assert.Equal(csv, await File.ReadAllTextAsync(await download.PathAsync()));
         // Log scale and smoothing redraw the chart.
-        await page.Locator("[data-testid=log-scale] input").CheckAsync();
+        await page.GetByRole(AriaRole.Switch, new() { Name = "Log y axis" }).CheckAsync();
         await Assertions.Expect(page.Locator("[data-testid=curve-ndcg] .ytick").First).ToBeVisibleAsync();
         await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=curve-ndcg] .js-plotly-plot')._fullLayout.yaxis.type === 'log'");
         await curves.ScreenshotAsync("charts-learning-curves-1280");

@@ -13,7 +13,7 @@ public static class Charts
     public static async Task WaitDrawnAsync(IPage page, string testId)
     {
         var plot = page.Locator($"[data-testid={testId}] .js-plotly-plot .main-svg").First;
-        await plot.WaitForAsync(new() { Timeout = 30_000 }); // plotly.js (3.5 MB) loads once per page on a busy machine
+        await plot.WaitForAsync(new() { Timeout = 30_000 }); // plotly.js (3.5 MB) loads and parses once per page, slow on a busy machine
         await plot.ScrollIntoViewIfNeededAsync();
     }
 
@@ -51,6 +51,10 @@ public static class Charts
         await Assertions.Expect(layer).Not.ToBeEmptyAsync();
         return await layer.TextContentAsync() ?? "";
     }
+
+    /// <summary>Saves the chart alone (its card) under artifacts/screenshots, to look at its axes and labels closely.</summary>
+    public static async Task ScreenshotAsync(IPage page, string testId, string name) =>
+        await page.Locator($"[data-testid={testId}]").First.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png") });
 
     /// <summary>The CSV the chart's "Download CSV" link holds.</summary>
     public static async Task<string> CsvAsync(IPage page, string testId)

@@ -100,6 +100,7 @@ public sealed class ChartsE2ETests(BrowserFixture browser)
         var (zmin, zmax) = (await Charts.EvaluateAsync<double>(page, "heatmap-chart", "gd => gd.data[0].zmin"), await Charts.EvaluateAsync<double>(page, "heatmap-chart", "gd => gd.data[0].zmax"));
         Assert.Equal((0, 100), (zmin, zmax));
         await regions.ScreenshotAsync("charts-regions-1280");
+        await Charts.ScreenshotAsync(page, "heatmap-chart", "charts-regions-heatmap-1280");
         var label = await regions.ClickHeatmapCellAsync(1, 2);
         Assert.Contains("Users: ", label, StringComparison.Ordinal);
         Assert.Contains("95 % interval: ", label, StringComparison.Ordinal);
@@ -111,6 +112,7 @@ public sealed class ChartsE2ETests(BrowserFixture browser)
         await regions.OpenAsync("?top=5&sample=true");
         await regions.AssertHeatmapAsync(20);
         await regions.ScreenshotAsync("charts-regions-thin-1280");
+        await Charts.ScreenshotAsync(page, "heatmap-chart", "charts-regions-heatmap-thin-1280");
 
         var overview = new OverviewPage(page, app.BaseUrl);
         await overview.OpenAsync();
@@ -151,6 +153,7 @@ public sealed class ChartsE2ETests(BrowserFixture browser)
         await narrowRegions.OpenAsync();
         await narrowRegions.AssertHeatmapAsync(20);
         await narrowRegions.ScreenshotAsync("charts-regions-420");
+        await Charts.ScreenshotAsync(narrow, "heatmap-chart", "charts-regions-heatmap-420");
         var narrowOverview = new OverviewPage(narrow, app.BaseUrl);
         await narrowOverview.OpenAsync();
         await narrowOverview.WaitForFiguresAsync();

@@ -5,6 +5,9 @@ namespace Recs.Tests.E2E;
 /// <summary>What every page object can do: save a full-page screenshot under artifacts/screenshots.</summary>
 public abstract class PageObject(IPage page)
 {
+    /// <summary>The first chart on a page waits for plotly.js (3.5 MB) to load and parse, slow on a busy machine.</summary>
+    protected const float ChartTimeout = 30_000;
+
     protected IPage Page { get; } = page;
 
     public async Task ScreenshotAsync(string name) =>
@@ -54,7 +57,7 @@ public sealed class ModelsPage(IPage page, string baseUrl) : PageObject(page)
         await Assertions.Expect(Page.Locator($"[data-testid='version-{version}'] [data-testid=status]")).ToHaveTextAsync(status);
 
     public async Task AssertChartIsDrawnAsync() =>
-        await Assertions.Expect(Page.Locator("[data-testid=metric-history-chart] svg.main-svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=metric-history-chart] svg.main-svg").First).ToBeVisibleAsync(new() { Timeout = ChartTimeout });
 }
 
 public sealed class LearningCurvesPage(IPage page, string baseUrl) : PageObject(page)
@@ -67,7 +70,7 @@ public sealed class LearningCurvesPage(IPage page, string baseUrl) : PageObject(
 
     public async Task AssertCurveDrawnWithBestEpochAsync(string version)
     {
-        await Assertions.Expect(Page.Locator("[data-testid=curve-ndcg] svg.main-svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=curve-ndcg] svg.main-svg").First).ToBeVisibleAsync(new() { Timeout = ChartTimeout });
         await Assertions.Expect(Page.Locator("[data-testid=best-epochs]")).ToContainTextAsync($"{version}: ★ best epoch");
     }
 }
@@ -152,7 +155,7 @@ public sealed class RegionsPage(IPage page, string baseUrl) : PageObject(page)
     /// <summary>The Plotly heatmap is drawn with one column per region.</summary>
     public async Task AssertHeatmapAsync(int regions)
     {
-        await Assertions.Expect(Page.Locator("[data-testid=heatmap-chart] svg.main-svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=heatmap-chart] svg.main-svg").First).ToBeVisibleAsync(new() { Timeout = ChartTimeout });
         Assert.Equal(regions, await Charts.EvaluateAsync<int>(Page, "heatmap-chart", "gd => gd.data[0].x.length"));
     }
 

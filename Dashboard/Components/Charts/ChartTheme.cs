@@ -83,6 +83,8 @@ public static class ChartTheme
 
     public static YAxis YAxis(ChartAxis axis) => new()
     {
+        // Plotly's own log labels are single digits between the decades ("5 4 3 2"): label 1-2-5 steps in full instead.
+        DTick = axis.Scale == AxisScale.Log && axis.TickFormat is null ? "D2" : null,
         Title = new Plotly.Blazor.LayoutLib.YAxisLib.Title { Text = axis.Title, Font = new Plotly.Blazor.LayoutLib.YAxisLib.TitleLib.Font { Size = TitleSize } },
         Type = axis.Scale switch
         {
@@ -91,7 +93,7 @@ public static class ChartTheme
             AxisScale.Category => Plotly.Blazor.LayoutLib.YAxisLib.TypeEnum.Category,
             _ => Plotly.Blazor.LayoutLib.YAxisLib.TypeEnum.Linear,
         },
-        TickFormat = axis.TickFormat,
+        TickFormat = axis.TickFormat ?? (axis.Scale == AxisScale.Log ? "~g" : null),
         HoverFormat = axis.HoverFormat ?? axis.TickFormat,
         TickSuffix = axis.Suffix,
         RangeMode = axis.FromZero ? Plotly.Blazor.LayoutLib.YAxisLib.RangeModeEnum.ToZero : null,

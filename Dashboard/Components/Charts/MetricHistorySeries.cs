@@ -35,6 +35,12 @@ public static class MetricHistorySeries
     }
 
     /// <summary>The y axis title: the metrics' range in words.</summary>
-    public static string AxisTitle(IReadOnlyCollection<string> metrics) =>
-        metrics.Count == 1 ? $"{metrics.First()} (0–1)" : "Metric value (0–1; novelty in bits)";
+    public static string AxisTitle(IReadOnlyCollection<string> metrics)
+    {
+        // Novelty is self-information in bits; every other metric here is a share between 0 and 1.
+        var bits = metrics.Where(m => m.StartsWith("novelty", StringComparison.Ordinal)).ToList();
+        if (metrics.Count == 1)
+            return $"{metrics.First()} ({(bits.Count == 1 ? "bits" : "0–1")})";
+        return bits.Count == 0 ? "Metric value (0–1)" : bits.Count == metrics.Count ? "Novelty (bits)" : "Metric value (0–1; novelty in bits)";
+    }
 }

@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Recs.Services.Engine;
+using Recs.Services.Models;
+
+namespace Recs.Services.Analytics;
+
+/// <summary>What the comparison page asks for: two versions of one campaign. Users beyond <paramref name="MaxUsers"/> are sampled (seeded).</summary>
+public sealed record ComparisonQuery(string Campaign, string A, string B, int TopN = 10, int MaxUsers = VersionComparisonService.DefaultMaxUsers,
+    int Seed = VersionComparisonService.DefaultSeed, int SideBySide = 8, int RegionProducts = 20);
+
+/// <summary>An item with how many users (or products) it entered or left the lists of.</summary>
+public sealed record ItemChange(long ProductId, string Name, string? Category, int Count, double Share);
+
+/// <summary>One entry of a shown list: the product and whether the other version's list holds it too.</summary>
+public sealed record ListEntry(long ProductId, string Name, bool InBoth);
+
+/// <summary>A subject (user or product) side by side: what they bought (or are), A's and B's lists, and the overlap.</summary>
+public sealed record SideBySideRow(long Id, string Label, string? Detail, IReadOnlyList<string> History, IReadOnlyList<ListEntry> A, IReadOnlyList<ListEntry> B, double Overlap);
+
+/// <summary>Per region × product: users, A's and B's match rates (share of the region's users whose top N holds it) and B − A.</summary>
+public sealed record RegionDifference(IReadOnlyList<string> Regions, IReadOnlyList<int> Users, IReadOnlyList<ProductRow> Products,
+    double[,] RateA, double[,] RateB)
+{
+    public double Difference(int region, int product) => RateB[region, product] - RateA[region, product];
+
+    /// <summary>The largest |B − A| in the grid (the colour scale's half-width), at least one point.</summary>
+    public double MaxAbsolute()
+    {
+        var max = 0.01;
+        for (var r = 0; r < Regions.Count; r++)
+        for (var p = 0; p < Products.Count; p++)
+            max = Math.Max(max, Math.Abs(Difference(r, p)));
+        return max;
+    }
+}
+
+/// <summary>Everything the comparison page shows.</summary>
+public sealed record VersionComparison(
+    string Campaign, ModelVersion A, ModelVersion B, bool ByProduct, int Compared, int Eligible, bool Sampled, int Seed,
+    ListComparison Lists, IReadOnlyList<ItemChange> Entered, IReadOnlyList<ItemChange> Left,
+    RegionDifference? Regions, IReadOnlyList<SideBySideRow> SideBySide, TimeSpan Elapsed)
+{
+    /// <summary>"users" or "products": what a list belongs to.</summary>
+    public string Subjects => ByProduct ? "products" : "users";
+}
+
+/// <summary>
+/// Compares two versions of one campaign from their artifacts, scoring lists exactly as batch inference does (the
+/// shared <see cref="TopNLists"/>, seen items left out). User campaigns compare users' top-N; similar-items compares
+/// each product's top-N neighbours. Beyond <see cref="DefaultMaxUsers"/> users a seeded sample is compared (the page says so).
+/// Refusals (unknown versions, another campaign, no artifact) are <see cref="ArgumentException"/>s with a message for people.
+/// </summary>
+public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelRegistry registry, ModelStore store, IOptions<TrainingOptions> options)
+{
+    public const int DefaultMaxUsers = 20_000;
+    public const int DefaultSeed = 1;
+    private const int ShownChanges = 15;
+
+    /// <summary>The versions that can be compared for a campaign: trained, with a recipe that can serve it; newest first.</summary>
+    public async Task<IReadOnlyList<ModelVersion>> VersionsAsync(string campaign, CancellationToken cancellationToken = default)
+    {
+        Campaigns.Check(campaign);
+        return (await registry.ListAsync(cancellationToken)).Where(v => CanServe(v, campaign)).ToList();
+    }
+
+    private static bool CanServe(ModelVersion v, string campaign) =>
+        v.Status is not (ModelStatus.Training or ModelStatus.Failed) && RecipeCatalog.Exists(v.Recipe) && RecipeCatalog.Get(v.Recipe).Serves.Contains(campaign);
+
+    public async Task<VersionComparison> CompareAsync(ComparisonQuery query, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        Campaigns.Check(query.Campaign);
+        if (query.TopN is < 1 or > 100)
+            throw new ArgumentException("Top-N must be between 1 and 100.");
+        var a = await registry.GetAsync(query.A, cancellationToken) ?? throw new ArgumentException($"There is no model version {query.A}.");
+        var b = await registry.GetAsync(query.B, cancellationToken) ?? throw new ArgumentException($"There is no model version {query.B}.");
+        foreach (var v in new[] { a, b })
+        {
+            if (v.Status is ModelStatus.Training or ModelStatus.Failed)
+                throw new ArgumentException($"Version {v.Version} is {v.Status}: it has no model to compare.");
+            if (!CanServe(v, query.Campaign))
+                throw new ArgumentException($"Version {v.Version} is a {v.Recipe} model, which cannot serve the {query.Campaign} campaign: " +
+                    $"compare it within {string.Join(" or ", RecipeCatalog.Exists(v.Recipe) ? RecipeCatalog.Get(v.Recipe).Serves : [])}.");
+        }
+        var modelA = await store.GetAsync(a.Version, cancellationToken) ?? throw new ArgumentException($"Version {a.Version} has no stored model.");
+        var modelB = await store.GetAsync(b.Version, cancellationToken) ?? throw new ArgumentException($"Version {b.Version} has no stored model.");
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var catalogue = (await connection.QueryAsync<long>("select id from products")).ToList();
+
+        return query.Campaign == Campaigns.SimilarItems
+            ? await CompareProductsAsync(connection, query, a, b, modelA, modelB, catalogue, clock, cancellationToken)
+            : await CompareUsersAsync(connection, query, a, b, modelA, modelB, catalogue, clock, cancellationToken);
+    }
+
+    private async Task<VersionComparison> CompareUsersAsync(NpgsqlConnection connection, ComparisonQuery query, ModelVersion a, ModelVersion b,
+        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        // Users both models know; beyond the limit, the ones first in a seeded hash order (the same sample every time).
+        var known = modelA.Artifact.UserIds.Where(id => modelA.UserIndex[id] < modelA.Model.Users
+            && modelB.UserIndex.TryGetValue(id, out var u) && u < modelB.Model.Users).ToArray();
+        var sampled = known.Length > query.MaxUsers;
+        var candidates = sampled ? known.OrderBy(id => Mix(id, query.Seed)).Take(query.MaxUsers).ToArray() : known;
+        var types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray();
+        var pairs = await TopNLists.ReadSeenAsync(dataSource, types, sampled ? candidates : null, cancellationToken);
+        var seenA = TopNLists.Seen(modelA.Artifact, pairs);
+        var seenB = TopNLists.Seen(modelB.Artifact, pairs);
+
+        // As batch inference: users with history. Kept in the seeded order so the side-by-side sample is stable.
+        var users = candidates.Where(id => seenA.RowLength(modelA.UserIndex[id]) > 0 || seenB.RowLength(modelB.UserIndex[id]) > 0)
+            .OrderBy(id => Mix(id, query.Seed)).ToArray();
+        var listsA = Lists(modelA, users.Select(id => modelA.UserIndex[id]).ToArray(), seenA, query.TopN, cancellationToken);
+        var listsB = Lists(modelB, users.Select(id => modelB.UserIndex[id]).ToArray(), seenB, query.TopN, cancellationToken);
+
+        // Popularity: how many of the compared users' histories hold each item.
+        var inUsers = users.ToHashSet();
+        var popularity = new Dictionary<long, int>();
+        foreach (var (user, item) in pairs.Users.Zip(pairs.Items).Where(p => inUsers.Contains(p.First)).Distinct())
+            popularity[item] = popularity.GetValueOrDefault(item) + 1;
+        var lists = ListComparison.Compute(listsA, listsB, query.TopN, popularity, catalogue);
+
+        var regions = await RegionsAsync(connection, users, listsA, listsB, query.RegionProducts, cancellationToken);
+        var shown = users.Take(query.SideBySide).Select((id, k) => (id, k)).ToArray();
+        var histories = (await connection.QueryAsync<(long User, string Name)>("""
+            select user_id, name from (
+                select i.user_id, p.name, row_number() over (partition by i.user_id order by i.occurred_at desc, i.id desc) as n
+                from interactions i join products p on p.id = i.item_id
+                where i.user_id = any(@ids) and i.event_type = 'purchase') recent
+            where n <= 5 order by user_id, n
+            """, new { ids = shown.Select(s => s.id).ToArray() })).ToLookup(r => r.User, r => r.Name);
+        var customers = (await connection.QueryAsync<(long Id, string ExternalId, string? Region, string? Segment)>(
+            "select id, external_id, region, segment from customers where id = any(@ids)", new { ids = shown.Select(s => s.id).ToArray() })).ToDictionary(c => c.Id);
+        var names = await NamesAsync(connection, shown.SelectMany(s => listsA[s.k].Concat(listsB[s.k])).Concat(lists.Entered.Keys).Concat(lists.Left.Keys));
+        var side = shown.Select(s =>
+        {
+            var c = customers.GetValueOrDefault(s.id);
+            return Row(s.id, c.ExternalId ?? s.id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                string.Join(" · ", new[] { c.Region, c.Segment }.Where(x => x is not null)), histories[s.id].ToList(), listsA[s.k], listsB[s.k], lists.Overlaps[s.k], names);
+        }).ToList();
+        return new VersionComparison(query.Campaign, a, b, false, users.Length, known.Length, sampled, query.Seed, lists,
+            Changes(lists.Entered, names, users.Length), Changes(lists.Left, names, users.Length), regions, side, clock.Elapsed);
+    }
+
+    private async Task<VersionComparison> CompareProductsAsync(NpgsqlConnection connection, ComparisonQuery query, ModelVersion a, ModelVersion b,
+        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var products = modelA.Artifact.ItemIds.Where(id => modelA.ItemIndex[id] < modelA.Model.Items
+            && modelB.ItemIndex.TryGetValue(id, out var i) && i < modelB.Model.Items).OrderBy(id => Mix(id, query.Seed)).ToArray();
+        var listsA = Neighbours(modelA, products, query.TopN, cancellationToken);
+        var listsB = Neighbours(modelB, products, query.TopN, cancellationToken);
+        var popularity = (await connection.QueryAsync<(long Item, int Users)>(new CommandDefinition(
+            "select item_id, count(distinct user_id)::int from interactions where event_type = any(@types) group by item_id",
+            new { types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray() }, commandTimeout: 0, cancellationToken: cancellationToken)))
+            .ToDictionary(r => r.Item, r => r.Users);
+        var lists = ListComparison.Compute(listsA, listsB, query.TopN, popularity, catalogue);
+        var shown = products.Take(query.SideBySide).Select((id, k) => (id, k)).ToArray();
+        var names = await NamesAsync(connection, shown.SelectMany(s => listsA[s.k].Concat(listsB[s.k]).Append(s.id)).Concat(lists.Entered.Keys).Concat(lists.Left.Keys));
+        var categories = (await connection.QueryAsync<(long Id, string ExternalId, string? Category)>(
+            "select id, external_id, category from products where id = any(@ids)", new { ids = shown.Select(s => s.id).ToArray() })).ToDictionary(p => p.Id);
+        var side = shown.Select(s =>
+        {
+            var p = categories.GetValueOrDefault(s.id);
+            return Row(s.id, names.TryGetValue(s.id, out var n) ? n.Name : p.ExternalId ?? "", p.Category, [], listsA[s.k], listsB[s.k], lists.Overlaps[s.k], names);
+        }).ToList();
+        return new VersionComparison(query.Campaign, a, b, true, products.Length, products.Length, false, query.Seed, lists,
+            Changes(lists.Entered, names, products.Length), Changes(lists.Left, names, products.Length), null, side, clock.Elapsed);
+    }
+
+    private static long[][] Lists(LoadedModel model, int[] users, CsrMatrix seen, int topN, CancellationToken cancellationToken)
+    {
+        var ids = model.Artifact.ItemIds;
+        var lists = new long[users.Length][];
+        new TopNLists(model.Model).Compute(users, seen, topN, (k, items, _) =>
+        {
+            var list = new long[items.Length];
+            for (var j = 0; j < items.Length; j++) list[j] = ids[items[j]];
+            lists[k] = list;
+        }, cancellationToken);
+        return lists;
+    }
+
+    private static long[][] Neighbours(LoadedModel model, long[] products, int topN, CancellationToken cancellationToken)
+    {
+        var ids = model.Artifact.ItemIds;
+        var lists = new long[products.Length][];
+        Parallel.For(0, products.Length, new ParallelOptions { CancellationToken = cancellationToken }, () => (Items: new int[topN], Scores: new float[topN]), (k, _, buffer) =>
+        {
+            var n = model.Model.SimilarItems(model.ItemIndex[products[k]], buffer.Items, buffer.Scores);
+            lists[k] = buffer.Items.Take(n).Select(i => ids[i]).ToArray();
+            return buffer;
+        }, _ => { });
+        return lists;
+    }
+
+    /// <summary>Match rates by region from the compared lists (not the cache: either version may not be served), for the products whose rates moved most.</summary>
+    private static async Task<RegionDifference?> RegionsAsync(NpgsqlConnection connection, long[] users, long[][] listsA, long[][] listsB, int productCount,
+        CancellationToken cancellationToken)
+    {
+        var regionOf = new Dictionary<long, string>(users.Length);
+        foreach (var (id, region) in await connection.QueryAsync<(long, string)>(new CommandDefinition(
+            "select id, region from customers where id = any(@users) and region is not null", new { users }, cancellationToken: cancellationToken)))
+            regionOf[id] = region;
+        if (regionOf.Count == 0)
+            return null;
+        var regions = regionOf.Values.Distinct().Order(StringComparer.Ordinal).ToList();
+        var regionIndex = regions.Select((r, k) => (r, k)).ToDictionary(x => x.r, x => x.k);
+        var userCounts = new int[regions.Count];
+        var countA = new Dictionary<(int, long), int>();
+        var countB = new Dictionary<(int, long), int>();
+        for (var u = 0; u < users.Length; u++)
+        {
+            if (!regionOf.TryGetValue(users[u], out var region))
+                continue;
+            var r = regionIndex[region];
+            userCounts[r]++;
+            foreach (var item in listsA[u]) countA[(r, item)] = countA.GetValueOrDefault((r, item)) + 1;
+            foreach (var item in listsB[u]) countB[(r, item)] = countB.GetValueOrDefault((r, item)) + 1;
+        }
+        double Rate(Dictionary<(int, long), int> counts, int r, long item) => userCounts[r] == 0 ? 0 : (double)counts.GetValueOrDefault((r, item)) / userCounts[r];
+        // The products whose regional rates moved most (sum of |B − A| over regions), ties by id.
+        var chosen = countA.Keys.Concat(countB.Keys).Select(k => k.Item2).Distinct()
+            .Select(item => (item, moved: Enumerable.Range(0, regions.Count).Sum(r => Math.Abs(Rate(countB, r, item) - Rate(countA, r, item)))))
+            .Where(x => x.moved > 0).OrderByDescending(x => x.moved).ThenBy(x => x.item).Take(productCount).Select(x => x.item).ToArray();
+        var rows = (await connection.QueryAsync<ProductRow>(
+            "select id as Id, external_id as ExternalId, name as Name, category as Category, brand as Brand, price as Price from products where id = any(@chosen)",
+            new { chosen })).ToDictionary(p => p.Id);
+        var products = chosen.Where(rows.ContainsKey).Select(id => rows[id]).ToList();
+        var rateA = new double[regions.Count, products.Count];
+        var rateB = new double[regions.Count, products.Count];
+        for (var r = 0; r < regions.Count; r++)
+        for (var p = 0; p < products.Count; p++)
+        {
+            rateA[r, p] = Rate(countA, r, products[p].Id);
+            rateB[r, p] = Rate(countB, r, products[p].Id);
+        }
+        return new RegionDifference(regions, userCounts, products, rateA, rateB);
+    }
+
+    private static SideBySideRow Row(long id, string label, string? detail, IReadOnlyList<string> history, long[] a, long[] b, double overlap,
+        Dictionary<long, (string Name, string? Category)> names)
+    {
+        var inA = a.ToHashSet();
+        var inB = b.ToHashSet();
+        string Name(long item) => names.TryGetValue(item, out var n) ? n.Name : $"product {item}";
+        return new SideBySideRow(id, label, string.IsNullOrEmpty(detail) ? null : detail, history,
+            a.Select(i => new ListEntry(i, Name(i), inB.Contains(i))).ToList(), b.Select(i => new ListEntry(i, Name(i), inA.Contains(i))).ToList(), overlap);
+    }
+
+    private static List<ItemChange> Changes(IReadOnlyDictionary<long, int> counts, Dictionary<long, (string Name, string? Category)> names, int subjects) =>
+        counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key).Take(ShownChanges)
+            .Select(c => new ItemChange(c.Key, names.TryGetValue(c.Key, out var n) ? n.Name : $"product {c.Key}", names.TryGetValue(c.Key, out var m) ? m.Category : null,
+                c.Value, subjects == 0 ? 0 : (double)c.Value / subjects))
+            .ToList();
+
+    private static async Task<Dictionary<long, (string Name, string? Category)>> NamesAsync(NpgsqlConnection connection, IEnumerable<long> ids) =>
+        (await connection.QueryAsync<(long Id, string Name, string? Category)>("select id, name, category from products where id = any(@ids)", new { ids = ids.Distinct().ToArray() }))
+            .ToDictionary(p => p.Id, p => (p.Name, p.Category));
+
+    /// <summary>A stable 64-bit mix of an id and a seed (SplitMix64's finaliser): the sample order, the same in every process.</summary>
+    internal static ulong Mix(long id, int seed)
+    {
+        var z = unchecked((ulong)id + (ulong)seed * 0x9E3779B97F4A7C15UL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}

@@ -21,12 +21,17 @@ public sealed class CompareVersionsPageTests(ComparisonDatabaseFixture trained, 
 
         cut.WaitForAssertion(() => Assert.NotNull(cut.Find("[data-testid=mean-overlap]")), TimeSpan.FromSeconds(30));
         Assert.Matches(@"^\d+ %$", cut.Find("[data-testid=mean-overlap]").TextContent.Trim());
-        Assert.Equal(11, cut.FindAll("[data-testid=histogram-bin]").Count);
+        // The histogram's CSV: a header and one line per number of shared items, 0 to 10, summing to the users compared.
+        var csv = Uri.UnescapeDataString(cut.Find("[data-testid=overlap-histogram] [data-testid=chart-csv]").GetAttribute("href")!.Split(',', 2)[1]);
+        var bins = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(Enumerable.Range(0, 11).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)), bins.Select(b => b[1]));
         Assert.NotEmpty(cut.FindAll("[data-testid=entered] tbody tr"));
         Assert.NotEmpty(cut.FindAll("[data-testid=left] tbody tr"));
         Assert.Contains(trained.Popularity, cut.Find("[data-testid=coverage-A]").TextContent, StringComparison.Ordinal);
         Assert.Contains(trained.Als, cut.Find("[data-testid=coverage-B]").TextContent, StringComparison.Ordinal);
-        Assert.NotEmpty(cut.FindAll("[data-testid=diff-cell]"));
+        Assert.NotNull(cut.Find("[data-testid=region-difference-chart]"));
+        cut.Find("input[data-testid=region-table-toggle]").Change(true);
+        cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-testid=diff-cell]")));
         Assert.Equal(8, cut.FindAll("[data-testid=side-by-side]").Count);
         // Lists differ somewhere: items only in A and only in B are marked as such.
         Assert.NotEmpty(cut.FindAll("[data-testid=list-a] li[data-only=a]"));

@@ -43,6 +43,9 @@ public sealed record VersionComparison(
     ListComparison Lists, IReadOnlyList<ItemChange> Entered, IReadOnlyList<ItemChange> Left,
     RegionDifference? Regions, IReadOnlyList<SideBySideRow> SideBySide, TimeSpan Elapsed)
 {
+    /// <summary>Where the time went (phase → milliseconds), for the bench and for anyone wondering why it was slow.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> Phases { get; init; } = [];
+
     /// <summary>"users" or "products": what a list belongs to.</summary>
     public string Subjects => ByProduct ? "products" : "users";
 }
@@ -89,14 +92,16 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
         var modelB = await store.GetAsync(b.Version, cancellationToken) ?? throw new ArgumentException($"Version {b.Version} has no stored model.");
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var catalogue = (await connection.QueryAsync<long>("select id from products")).ToList();
+        var phases = new Phases(clock);
+        phases.Lap("models");
 
         return query.Campaign == Campaigns.SimilarItems
-            ? await CompareProductsAsync(connection, query, a, b, modelA, modelB, catalogue, clock, cancellationToken)
-            : await CompareUsersAsync(connection, query, a, b, modelA, modelB, catalogue, clock, cancellationToken);
+            ? await CompareProductsAsync(connection, query, a, b, modelA, modelB, catalogue, phases, cancellationToken)
+            : await CompareUsersAsync(connection, query, a, b, modelA, modelB, catalogue, phases, cancellationToken);
     }
 
     private async Task<VersionComparison> CompareUsersAsync(NpgsqlConnection connection, ComparisonQuery query, ModelVersion a, ModelVersion b,
-        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Stopwatch clock, CancellationToken cancellationToken)
+        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Phases phases, CancellationToken cancellationToken)
     {
         // Users both models know; beyond the limit, the ones first in a seeded hash order (the same sample every time).
         var known = modelA.Artifact.UserIds.Where(id => modelA.UserIndex[id] < modelA.Model.Users
@@ -105,14 +110,17 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
         var candidates = sampled ? known.OrderBy(id => Mix(id, query.Seed)).Take(query.MaxUsers).ToArray() : known;
         var types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray();
         var pairs = await TopNLists.ReadSeenAsync(dataSource, types, sampled ? candidates : null, cancellationToken);
+        phases.Lap("reading histories");
         var seenA = TopNLists.Seen(modelA.Artifact, pairs);
         var seenB = TopNLists.Seen(modelB.Artifact, pairs);
+        phases.Lap("indexing histories");
 
         // As batch inference: users with history. Kept in the seeded order so the side-by-side sample is stable.
         var users = candidates.Where(id => seenA.RowLength(modelA.UserIndex[id]) > 0 || seenB.RowLength(modelB.UserIndex[id]) > 0)
             .OrderBy(id => Mix(id, query.Seed)).ToArray();
         var listsA = Lists(modelA, users.Select(id => modelA.UserIndex[id]).ToArray(), seenA, query.TopN, cancellationToken);
         var listsB = Lists(modelB, users.Select(id => modelB.UserIndex[id]).ToArray(), seenB, query.TopN, cancellationToken);
+        phases.Lap("scoring");
 
         // Popularity: how many of the compared users' histories hold each item.
         var inUsers = users.ToHashSet();
@@ -120,8 +128,9 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
         foreach (var (user, item) in pairs.Users.Zip(pairs.Items).Where(p => inUsers.Contains(p.First)).Distinct())
             popularity[item] = popularity.GetValueOrDefault(item) + 1;
         var lists = ListComparison.Compute(listsA, listsB, query.TopN, popularity, catalogue);
-
+        phases.Lap("figures");
         var regions = await RegionsAsync(connection, users, listsA, listsB, query.RegionProducts, cancellationToken);
+        phases.Lap("regions");
         var shown = users.Take(query.SideBySide).Select((id, k) => (id, k)).ToArray();
         var histories = (await connection.QueryAsync<(long User, string Name)>("""
             select user_id, name from (
@@ -140,21 +149,23 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
                 string.Join(" · ", new[] { c.Region, c.Segment }.Where(x => x is not null)), histories[s.id].ToList(), listsA[s.k], listsB[s.k], lists.Overlaps[s.k], names);
         }).ToList();
         return new VersionComparison(query.Campaign, a, b, false, users.Length, known.Length, sampled, query.Seed, lists,
-            Changes(lists.Entered, names, users.Length), Changes(lists.Left, names, users.Length), regions, side, clock.Elapsed);
+            Changes(lists.Entered, names, users.Length), Changes(lists.Left, names, users.Length), regions, side, phases.Total) { Phases = phases.Done("side by side") };
     }
 
     private async Task<VersionComparison> CompareProductsAsync(NpgsqlConnection connection, ComparisonQuery query, ModelVersion a, ModelVersion b,
-        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Stopwatch clock, CancellationToken cancellationToken)
+        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Phases phases, CancellationToken cancellationToken)
     {
         var products = modelA.Artifact.ItemIds.Where(id => modelA.ItemIndex[id] < modelA.Model.Items
             && modelB.ItemIndex.TryGetValue(id, out var i) && i < modelB.Model.Items).OrderBy(id => Mix(id, query.Seed)).ToArray();
         var listsA = Neighbours(modelA, products, query.TopN, cancellationToken);
         var listsB = Neighbours(modelB, products, query.TopN, cancellationToken);
+        phases.Lap("scoring");
         var popularity = (await connection.QueryAsync<(long Item, int Users)>(new CommandDefinition(
             "select item_id, count(distinct user_id)::int from interactions where event_type = any(@types) group by item_id",
             new { types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray() }, commandTimeout: 0, cancellationToken: cancellationToken)))
             .ToDictionary(r => r.Item, r => r.Users);
         var lists = ListComparison.Compute(listsA, listsB, query.TopN, popularity, catalogue);
+        phases.Lap("figures");
         var shown = products.Take(query.SideBySide).Select((id, k) => (id, k)).ToArray();
         var names = await NamesAsync(connection, shown.SelectMany(s => listsA[s.k].Concat(listsB[s.k]).Append(s.id)).Concat(lists.Entered.Keys).Concat(lists.Left.Keys));
         var categories = (await connection.QueryAsync<(long Id, string ExternalId, string? Category)>(
@@ -165,7 +176,7 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
             return Row(s.id, names.TryGetValue(s.id, out var n) ? n.Name : p.ExternalId ?? "", p.Category, [], listsA[s.k], listsB[s.k], lists.Overlaps[s.k], names);
         }).ToList();
         return new VersionComparison(query.Campaign, a, b, true, products.Length, products.Length, false, query.Seed, lists,
-            Changes(lists.Entered, names, products.Length), Changes(lists.Left, names, products.Length), null, side, clock.Elapsed);
+            Changes(lists.Entered, names, products.Length), Changes(lists.Left, names, products.Length), null, side, phases.Total) { Phases = phases.Done("side by side") };
     }
 
     private static long[][] Lists(LoadedModel model, int[] users, CsrMatrix seen, int topN, CancellationToken cancellationToken)
@@ -265,5 +276,27 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
+    }
+
+    /// <summary>Laps of one stopwatch, named.</summary>
+    internal sealed class Phases(Stopwatch clock)
+    {
+        private readonly List<KeyValuePair<string, double>> _laps = [];
+        private double _last;
+
+        public TimeSpan Total => clock.Elapsed;
+
+        public void Lap(string name)
+        {
+            var now = clock.Elapsed.TotalMilliseconds;
+            _laps.Add(new(name, Math.Round(now - _last, 1)));
+            _last = now;
+        }
+
+        public IReadOnlyList<KeyValuePair<string, double>> Done(string last)
+        {
+            Lap(last);
+            return _laps;
+        }
     }
 }

@@ -130,17 +130,19 @@ public static class BenchCommand
                     var first = await comparisons.CompareAsync(query);
                     var firstMs = firstClock.Elapsed.TotalMilliseconds;
                     var times = new List<double>();
+                    Recs.Services.Analytics.VersionComparison? last = null;
                     for (var r = 0; r < Math.Max(5, runs); r++)
                     {
                         var clock = Stopwatch.StartNew();
-                        await comparisons.CompareAsync(query);
+                        last = await comparisons.CompareAsync(query);
                         times.Add(clock.Elapsed.TotalMilliseconds);
                     }
                     result["compare"] = new
                     {
                         campaign, a, b, recipes = new[] { first.A.Recipe, first.B.Recipe }, subjects = first.Subjects, compared = first.Compared, known = first.Eligible,
                         sampled = first.Sampled, max_users = query.MaxUsers, mean_overlap = Math.Round(first.Lists.MeanOverlap, 4),
-                        first_ms = Math.Round(firstMs, 1), warm_ms_median = Math.Round(Median(times), 1), warm_ms = times.Select(t => Math.Round(t, 1)),
+                        first_ms = Math.Round(firstMs, 1), first_phases_ms = first.Phases.ToDictionary(p => p.Key, p => p.Value),
+                        last_phases_ms = last!.Phases.ToDictionary(p => p.Key, p => p.Value), warm_ms_median = Math.Round(Median(times), 1), warm_ms = times.Select(t => Math.Round(t, 1)),
                     };
                     break;
                 }

@@ -12,10 +12,18 @@ public sealed record ComparisonQuery(string Campaign, string A, string B, int To
     int Seed = VersionComparisonService.DefaultSeed, int SideBySide = 8, int RegionProducts = 20);
 
 /// <summary>An item with how many users (or products) it entered or left the lists of.</summary>
-public sealed record ItemChange(long ProductId, string Name, string? Category, int Count, double Share);
+public sealed record ItemChange(long ProductId, string Name, string? Category, int Count, double Share)
+{
+    /// <summary>What tells products of the same name apart: the colour attribute when there is one, else the external id.</summary>
+    public string? Variant { get; init; }
+}
 
 /// <summary>One entry of a shown list: the product and whether the other version's list holds it too.</summary>
-public sealed record ListEntry(long ProductId, string Name, bool InBoth);
+public sealed record ListEntry(long ProductId, string Name, bool InBoth)
+{
+    /// <summary>The colour (or external id) that tells products of the same name apart.</summary>
+    public string? Variant { get; init; }
+}
 
 /// <summary>A subject (user or product) side by side: what they bought (or are), A's and B's lists, and the overlap.</summary>
 public sealed record SideBySideRow(long Id, string Label, string? Detail, IReadOnlyList<string> History, IReadOnlyList<ListEntry> A, IReadOnlyList<ListEntry> B, double Overlap);
@@ -56,8 +64,15 @@ public sealed record VersionComparison(
 /// each product's top-N neighbours. Beyond <see cref="DefaultMaxUsers"/> users a seeded sample is compared (the page says so).
 /// Refusals (unknown versions, another campaign, no artifact) are <see cref="ArgumentException"/>s with a message for people.
 /// </summary>
-public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelRegistry registry, ModelStore store, IOptions<TrainingOptions> options)
+public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelRegistry registry, ModelStore store, IOptions<TrainingOptions> options,
+    TimeProvider time)
 {
+    /// <summary>How long a page may reuse a comparison (a page is rendered twice, prerendered then live; several people may look at once).</summary>
+    public static readonly TimeSpan Reuse = TimeSpan.FromMinutes(2);
+
+    private const int KeptComparisons = 4;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ComparisonQuery, (DateTimeOffset At, Lazy<Task<VersionComparison>> Result)> _recent = new();
+
     public const int DefaultMaxUsers = 20_000;
     public const int DefaultSeed = 1;
     private const int ShownChanges = 15;
@@ -72,6 +87,36 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
     private static bool CanServe(ModelVersion v, string campaign) =>
         v.Status is not (ModelStatus.Training or ModelStatus.Failed) && RecipeCatalog.Exists(v.Recipe) && RecipeCatalog.Get(v.Recipe).Serves.Contains(campaign);
 
+    /// <summary>
+    /// The comparison, shared with whoever asked the same within <see cref="Reuse"/> (or is computing it now): the
+    /// versions' models never change, only the histories behind "already bought" do, slowly. Refusals are not kept.
+    /// </summary>
+    public async Task<VersionComparison> CompareRecentAsync(ComparisonQuery query, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (key, entry) in _recent)
+        {
+            if (now - entry.At > Reuse || (entry.Result.IsValueCreated && entry.Result.Value.IsFaulted))
+                _recent.TryRemove(key, out _);
+        }
+        var kept = _recent.GetOrAdd(query, q => (now, new Lazy<Task<VersionComparison>>(() => CompareAsync(q, CancellationToken.None))));
+        if (_recent.Count > KeptComparisons)
+        {
+            foreach (var old in _recent.OrderBy(e => e.Value.At).Take(_recent.Count - KeptComparisons).Select(e => e.Key).Where(k => k != query))
+                _recent.TryRemove(old, out _);
+        }
+        try
+        {
+            return await kept.Result.Value.WaitAsync(cancellationToken);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            _recent.TryRemove(query, out _);
+            throw;
+        }
+    }
+
+    /// <summary>Computes the comparison now (the bench measures this).</summary>
     public async Task<VersionComparison> CompareAsync(ComparisonQuery query, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
@@ -134,7 +179,7 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
         var shown = users.Take(query.SideBySide).Select((id, k) => (id, k)).ToArray();
         var histories = (await connection.QueryAsync<(long User, string Name)>("""
             select user_id, name from (
-                select i.user_id, p.name, row_number() over (partition by i.user_id order by i.occurred_at desc, i.id desc) as n
+                select i.user_id, p.name || coalesce(' · ' || (p.attributes->>'colour'), '') as name, row_number() over (partition by i.user_id order by i.occurred_at desc, i.id desc) as n
                 from interactions i join products p on p.id = i.item_id
                 where i.user_id = any(@ids) and i.event_type = 'purchase') recent
             where n <= 5 order by user_id, n
@@ -250,24 +295,35 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
     }
 
     private static SideBySideRow Row(long id, string label, string? detail, IReadOnlyList<string> history, long[] a, long[] b, double overlap,
-        Dictionary<long, (string Name, string? Category)> names)
+        Dictionary<long, ProductName> names)
     {
         var inA = a.ToHashSet();
         var inB = b.ToHashSet();
         string Name(long item) => names.TryGetValue(item, out var n) ? n.Name : $"product {item}";
+        string? Variant(long item) => names.TryGetValue(item, out var n) ? n.Variant : null;
         return new SideBySideRow(id, label, string.IsNullOrEmpty(detail) ? null : detail, history,
-            a.Select(i => new ListEntry(i, Name(i), inB.Contains(i))).ToList(), b.Select(i => new ListEntry(i, Name(i), inA.Contains(i))).ToList(), overlap);
+            a.Select(i => new ListEntry(i, Name(i), inB.Contains(i)) { Variant = Variant(i) }).ToList(),
+            b.Select(i => new ListEntry(i, Name(i), inA.Contains(i)) { Variant = Variant(i) }).ToList(), overlap);
     }
 
-    private static List<ItemChange> Changes(IReadOnlyDictionary<long, int> counts, Dictionary<long, (string Name, string? Category)> names, int subjects) =>
+    private static List<ItemChange> Changes(IReadOnlyDictionary<long, int> counts, Dictionary<long, ProductName> names, int subjects) =>
         counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key).Take(ShownChanges)
-            .Select(c => new ItemChange(c.Key, names.TryGetValue(c.Key, out var n) ? n.Name : $"product {c.Key}", names.TryGetValue(c.Key, out var m) ? m.Category : null,
-                c.Value, subjects == 0 ? 0 : (double)c.Value / subjects))
+            .Select(c =>
+            {
+                var name = names.GetValueOrDefault(c.Key);
+                return new ItemChange(c.Key, name?.Name ?? $"product {c.Key}", name?.Category, c.Value, subjects == 0 ? 0 : (double)c.Value / subjects) { Variant = name?.Variant };
+            })
             .ToList();
 
-    private static async Task<Dictionary<long, (string Name, string? Category)>> NamesAsync(NpgsqlConnection connection, IEnumerable<long> ids) =>
-        (await connection.QueryAsync<(long Id, string Name, string? Category)>("select id, name, category from products where id = any(@ids)", new { ids = ids.Distinct().ToArray() }))
-            .ToDictionary(p => p.Id, p => (p.Name, p.Category));
+    private sealed record ProductName(string Name, string? Category, string ExternalId, string? Colour)
+    {
+        public string Variant => Colour ?? ExternalId;
+    }
+
+    private static async Task<Dictionary<long, ProductName>> NamesAsync(NpgsqlConnection connection, IEnumerable<long> ids) =>
+        (await connection.QueryAsync<(long Id, string Name, string? Category, string ExternalId, string? Colour)>(
+            "select id, name, category, external_id, attributes->>'colour' from products where id = any(@ids)", new { ids = ids.Distinct().ToArray() }))
+            .ToDictionary(p => p.Id, p => new ProductName(p.Name, p.Category, p.ExternalId, p.Colour));
 
     /// <summary>A stable 64-bit mix of an id and a seed (SplitMix64's finaliser): the sample order, the same in every process.</summary>
     internal static ulong Mix(long id, int seed)

@@ -156,4 +156,21 @@ public sealed class VersionComparisonTests(ComparisonDatabaseFixture fixture) : 
         Assert.Equal(first.SideBySide.Select(r => r.Id), second.SideBySide.Select(r => r.Id));
         Assert.Equal(first.Lists.Overlaps, second.Lists.Overlaps);
     }
+
+    [Fact]
+    public async Task A_page_rendered_twice_reuses_the_comparison_and_a_refusal_is_not_kept()
+    {
+        var query = new ComparisonQuery(Campaigns.UserRecommendations, fixture.Popularity, fixture.Als, SideBySide: 3);
+
+        var first = await Comparisons.CompareRecentAsync(query);
+        var second = await Comparisons.CompareRecentAsync(query);
+        var fresh = await Comparisons.CompareAsync(query);
+
+        Assert.Same(first, second);
+        Assert.NotSame(first, fresh);
+        Assert.Equal(first.Lists.Overlaps, fresh.Lists.Overlaps);
+        var bad = query with { B = "9.9.9" };
+        await Assert.ThrowsAsync<ArgumentException>(() => Comparisons.CompareRecentAsync(bad));
+        await Assert.ThrowsAsync<ArgumentException>(() => Comparisons.CompareRecentAsync(bad));
+    }
 }

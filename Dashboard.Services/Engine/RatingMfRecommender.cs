@@ -32,7 +32,7 @@ public sealed class RatingMfRecommender : Recommender, IRatingPredictor
         ],
         v => new RatingMfRecommender(v.Int("factors"), v.Int("epochs"), v.Float("learning-rate"), v.Float("regularization")))
     {
-        EpochParameter = "epochs", AutoCandidate = false, Serves = [ModelUses.UserRecommendations, ModelUses.PersonalizedRanking],
+        EpochParameter = "epochs", LossName = "MSE", AutoCandidate = false, Serves = [ModelUses.UserRecommendations, ModelUses.PersonalizedRanking],
         Refuses = shape => shape.HasRatings ? null : "it needs explicit ratings (EVENT_VALUE), and the interactions carry none",
     };
 

@@ -69,6 +69,9 @@ public sealed record RecipeDescriptor(string Name, string Description, IReadOnly
 
     public bool Iterative => EpochParameter is not null;
 
+    /// <summary>What an iterative recipe's per-epoch training and validation loss is, as charts label it ("MSE" for rating predictors).</summary>
+    public string LossName { get; init; } = "loss";
+
     /// <summary>Can refresh one user's scores from a new event at once (no retraining).</summary>
     public bool CanFoldIn { get; init; }
 

@@ -26,7 +26,11 @@ public sealed class DataPageTests(DemoDatabaseFixture db) : MudBunitContext, ICl
         Assert.Contains(quality.ItemsWithoutInteractionsShare.ToString("P1", CultureInfo.InvariantCulture), cut.Find("[data-testid=quality-items-without]").TextContent, StringComparison.Ordinal);
         Assert.Contains(quality.UsersWithSingleInteractionShare.ToString("P1", CultureInfo.InvariantCulture), cut.Find("[data-testid=quality-single]").TextContent, StringComparison.Ordinal);
         Assert.Equal(quality.Missing.Count, cut.FindAll("[data-testid=quality-missing] tbody tr").Count);
-        Assert.NotNull(cut.Find("[data-testid=chart-quality-months] svg"));
+        Assert.NotNull(cut.Find("[data-testid=chart-quality-months][data-chart-kind=bar]"));
+        var months = (Plotly.Blazor.Traces.Bar)Assert.Single(cut.FindComponent<Recs.Dashboard.Components.Charts.BarChart>().Instance.Figure.Data);
+        Assert.Equal(quality.PerMonth.Select(m => m.Interactions), months.Y.Select(Convert.ToInt64));
+        var types = (Plotly.Blazor.Traces.Pie)Assert.Single(cut.FindComponent<Recs.Dashboard.Components.Charts.DonutChart>().Instance.Figure.Data);
+        Assert.Equal(quality.EventTypes.Select(t => t.EventType), types.Labels.Cast<string>());
         var report = cut.Find("[data-testid=report-items]").TextContent;
         Assert.Contains("2 rows read", report, StringComparison.Ordinal);
         Assert.Contains("1 imported", report, StringComparison.Ordinal);

@@ -47,7 +47,12 @@ public sealed class ExplorerPagesTests(TrainedDatabaseFixture trained) : MudBuni
         var recommended = cut.FindAll("[data-testid=recommendations] a").Select(a => a.GetAttribute("href")).ToList();
         Assert.Equal(25, recommended.Count);
         Assert.DoesNotContain(recommended, bought.Contains);
-        Assert.NotNull(cut.Find("[data-testid=category-mix] svg"));
+        Assert.NotNull(cut.Find("[data-testid=category-mix][data-chart-kind=donut]"));
+        var mix = (Plotly.Blazor.Traces.Pie)Assert.Single(cut.FindComponent<Recs.Dashboard.Components.Charts.DonutChart>().Instance.Figure.Data);
+        Assert.NotEmpty(mix.Labels);
+        Assert.All(mix.Values, v => Assert.True(Convert.ToInt64(v) > 0));
+        var categories = cut.FindAll("[data-testid=purchases] tbody tr").Select(r => r.Children[2].TextContent.Trim()).ToHashSet();
+        Assert.Contains(mix.Labels.Cast<string>().First(), categories);
     }
 
     [Fact]

@@ -1,5 +1,8 @@
 using Bunit;
 using Microsoft.Extensions.DependencyInjection;
+using Plotly.Blazor.Traces;
+using Plotly.Blazor.Traces.ScatterLib.MarkerLib;
+using Recs.Dashboard.Components.Charts;
 using Recs.Dashboard.Components.Pages;
 using Recs.Services.Engine;
 using Recs.Services.Training;
@@ -54,8 +57,36 @@ public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitCo
         Assert.NotNull(cut.Find($"[data-testid='version-{trained.OtherSplit}'] [data-testid=not-comparable]"));
         Assert.Empty(cut.FindAll($"[data-testid='version-{trained.Als}'] [data-testid=not-comparable]"));
         Assert.NotNull(cut.Find($"[data-testid='promote-{trained.Als}']"));
-        Assert.NotNull(cut.Find("[data-testid=metric-history-chart] svg"));
-        Assert.Contains("ndcg@10 popularity", cut.Markup, StringComparison.Ordinal);
+        var history = cut.FindComponents<LineChart>().Single(c => c.Instance.TestId == "metric-history-chart").Instance.Figure;
+        Assert.Equal(Plotly.Blazor.LayoutLib.XAxisLib.TypeEnum.Date, history.Layout.XAxis[0].Type);
+        var lines = history.Data.Cast<Scatter>().ToList();
+        Assert.Equal(["ndcg@10", "ndcg@10 popularity", "recall@10", "recall@10 popularity"], lines.Select(l => l.Name));
+        Assert.Equal("dash", lines[1].Line.Dash);
+        Assert.Equal(lines[0].Line.Color, lines[1].Line.Color);
+        Assert.Equal(4, lines[0].X.Count);
+        // The random-split version is hollow and says why; the others are filled.
+        var hollow = lines[0].Marker.SymbolArray.Select((symbol, i) => (symbol, i)).Where(p => p.symbol == SymbolEnum.CircleOpen).ToList();
+        var (_, index) = Assert.Single(hollow);
+        Assert.Contains($"{trained.OtherSplit}", lines[0].TextArray[index], StringComparison.Ordinal);
+        Assert.Contains("not comparable", lines[0].TextArray[index], StringComparison.Ordinal);
+        Assert.Contains("ndcg@10 popularity", history.Csv, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Clicking_a_metric_history_point_opens_that_version()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+        var cut = Render<Models>();
+        cut.WaitForAssertion(() => Assert.Equal(4, cut.FindAll("[data-testid=versions] tbody tr").Count));
+        var chart = cut.FindComponents<LineChart>().Single(c => c.Instance.TestId == "metric-history-chart");
+        var frame = chart.FindComponent<PlotlyFrame>();
+        var points = chart.Instance.Series[0].Points;
+        var index = points.ToList().FindIndex(p => p.Link!.EndsWith(trained.Als, StringComparison.Ordinal));
+
+        await cut.InvokeAsync(() => frame.Instance.OnClick.InvokeAsync(new ChartClick(0, index, null, null)));
+
+        Assert.EndsWith($"/models?version={trained.Als}", Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().Uri, StringComparison.Ordinal);
+        Assert.True(frame.Instance.Clickable);
     }
 
     [Fact]
@@ -68,8 +99,11 @@ public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitCo
 
         cut.WaitForAssertion(() => Assert.Equal(3, cut.FindAll("[data-testid=trials-table] tbody tr").Count));
         Assert.NotNull(cut.Find($"[data-testid='trials-{trained.Auto}']"));
-        Assert.Equal(3, cut.FindAll("[data-testid=search-trials] svg circle").Count(c => c.GetAttribute("r") is "6" or "8"));
-        Assert.Single(cut.FindAll("[data-testid=search-trials] svg circle"), c => c.GetAttribute("r") == "8");
+        var trials = cut.FindComponent<ScatterChart>().Instance.Figure.Data.Cast<Scatter>().ToList();
+        Assert.Equal(3, trials.Sum(t => t.X.Count));
+        Assert.Single(trials.SelectMany(t => t.Marker.SymbolArray), s => s == SymbolEnum.Star);
+        Assert.All(trials, t => Assert.Equal(Plotly.Blazor.Traces.ScatterLib.ModeFlag.Markers, t.Mode));
+        Assert.NotNull(cut.Find("[data-testid=search-trials] [data-testid=trials-chart]"));
         Assert.Contains("(chosen)", cut.Find("[data-testid=trials-table]").TextContent, StringComparison.Ordinal);
         Assert.Contains("the test period was not used", cut.Find("[data-testid=search-trials]").TextContent, StringComparison.Ordinal);
     }
@@ -82,8 +116,9 @@ public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitCo
 
         var cut = Render<Models>();
 
-        cut.WaitForAssertion(() => Assert.Contains("coverage@10 popularity", cut.Markup, StringComparison.Ordinal));
-        Assert.DoesNotContain("ndcg@10 popularity", cut.Markup, StringComparison.Ordinal);
+        cut.WaitForAssertion(() => Assert.Equal(4, cut.FindAll("[data-testid=versions] tbody tr").Count));
+        var names = cut.FindComponents<LineChart>().Single(c => c.Instance.TestId == "metric-history-chart").Instance.Figure.Data.Cast<Scatter>().Select(t => t.Name);
+        Assert.Equal(["coverage@10", "coverage@10 popularity"], names);
     }
 
     [Fact]
@@ -96,10 +131,37 @@ public sealed class ModelPagesTests(TrainedDatabaseFixture trained) : MudBunitCo
         var cut = Render<LearningCurves>();
 
         cut.WaitForAssertion(() => Assert.Contains("best epoch", cut.Find("[data-testid=best-epochs]").TextContent, StringComparison.Ordinal));
-        Assert.NotNull(cut.Find("[data-testid=curve-ndcg] svg"));
-        Assert.NotNull(cut.Find("[data-testid=curve-train-loss] svg"));
+        var ndcg = Chart(cut, "curve-ndcg");
+        var loss = Chart(cut, "curve-loss");
+        Assert.NotNull(cut.Find("[data-testid=curve-ndcg][data-chart-kind=line]"));
+        var ndcgLine = Assert.IsType<Scatter>(Assert.Single(ndcg.Data));
+        Assert.Equal($"{trained.Als} validation NDCG@10", ndcgLine.Name);
+        Assert.Contains(SymbolEnum.Star, ndcgLine.Marker.SymbolArray);
+        Assert.Equal(6, ndcgLine.Y.Count);
+        Assert.Equal($"{trained.Als} train loss", Assert.IsType<Scatter>(Assert.Single(loss.Data)).Name);
+        Assert.Equal(Plotly.Blazor.LayoutLib.YAxisLib.TypeEnum.Linear, loss.Layout.YAxis[0].Type);
         Assert.Contains("★", cut.Markup, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Learning_curves_read_smoothing_and_a_log_axis_from_the_url()
+    {
+        await UseDatabaseAsync(trained.Database.ConnectionString);
+
+        NavigateTo($"/learning-curves?versions={trained.Als}&smoothing=0.6&log=true");
+
+        var cut = Render<LearningCurves>();
+
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("[data-testid=best-epochs]")));
+        var ndcg = Chart(cut, "curve-ndcg");
+        Assert.Equal(Plotly.Blazor.LayoutLib.YAxisLib.TypeEnum.Log, ndcg.Layout.YAxis[0].Type);
+        Assert.Equal(2, ndcg.Data.Count); // the raw curve, pale, behind the smoothed one
+        Assert.Equal(Plotly.Blazor.Traces.ScatterLib.HoverInfoFlag.Skip, Assert.IsType<Scatter>(ndcg.Data[0]).HoverInfo);
+        Assert.Contains("Smoothing 0.60", cut.Markup, StringComparison.Ordinal);
+    }
+
+    private static PlotlyFigure Chart(IRenderedComponent<LearningCurves> cut, string testId) =>
+        cut.FindComponents<LineChart>().Single(c => c.Instance.TestId == testId).Instance.Figure;
 
     [Fact]
     public async Task Training_shows_the_recipes_hyperparameters_with_defaults_and_refuses_a_bad_value()

@@ -32,7 +32,9 @@ public sealed class OverviewPageWithDataTests(DemoDatabaseFixture db) : MudBunit
                 Assert.Equal(count.ToString("N0", CultureInfo.InvariantCulture), cut.Find($"[data-testid={testId}]").TextContent.Trim());
         });
         Assert.Equal(db.Data.Categories.Length > 10 ? 10 : db.Data.Categories.Length, cut.FindAll("[data-testid=top-categories] tbody tr").Count);
-        Assert.NotNull(cut.Find("[data-testid=chart-interactions-per-month] svg"));
+        Assert.NotNull(cut.Find("[data-testid=chart-interactions-per-month][data-chart-kind=bar]"));
+        var months = cut.FindComponent<Recs.Dashboard.Components.Charts.BarChart>().Instance.Figure.Data.Cast<Plotly.Blazor.Traces.Bar>();
+        Assert.Equal(expected["count-interactions"], months.Sum(b => b.Y.Sum(Convert.ToInt64)));
         Assert.Equal("external", cut.Find("[data-testid=database-mode]").TextContent.Trim());
     }
 }

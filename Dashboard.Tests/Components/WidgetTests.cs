@@ -1,4 +1,6 @@
 using Bunit;
+using Plotly.Blazor.Traces;
+using Recs.Dashboard.Components.Charts;
 using Recs.Dashboard.Components.Shared;
 using Recs.Services.Analytics;
 using Recs.Services.Data;
@@ -47,7 +49,7 @@ public sealed class WidgetTests : MudBunitContext
     }
 
     [Fact]
-    public void The_monthly_chart_draws_one_series_per_event_type_and_an_empty_state_without_data()
+    public void The_monthly_chart_stacks_one_series_per_event_type_on_a_time_axis_and_an_empty_state_without_data()
     {
         var jan = new DateTime(2026, 1, 1);
         var feb = new DateTime(2026, 2, 1);
@@ -56,14 +58,20 @@ public sealed class WidgetTests : MudBunitContext
             new(jan, "purchase", 10), new(feb, "purchase", 20), new(feb, "view", 5),
         }));
 
-        Assert.NotNull(cut.Find("[data-testid=chart-interactions-per-month] svg"));
-        Assert.Contains("purchase", cut.Markup, StringComparison.Ordinal);
-        Assert.Contains("view", cut.Markup, StringComparison.Ordinal);
-        Assert.Contains("Jan 26", cut.Markup, StringComparison.Ordinal);
+        Assert.NotNull(cut.Find("[data-testid=chart-interactions-per-month][data-chart-kind=bar]"));
+        var figure = cut.FindComponent<BarChart>().Instance.Figure;
+        var bars = figure.Data.Cast<Bar>().ToList();
+        Assert.Equal(["purchase", "view"], bars.Select(b => b.Name));
+        Assert.Equal([10L, 20L], bars[0].Y.Select(Convert.ToInt64));
+        Assert.Equal("2026-01-15 00:00:00", bars[0].X[0]);
+        Assert.Equal(Plotly.Blazor.LayoutLib.XAxisLib.TypeEnum.Date, figure.Layout.XAxis[0].Type);
+        Assert.Equal("%b %Y", figure.Layout.XAxis[0].TickFormat);
+        Assert.Equal(Plotly.Blazor.LayoutLib.BarModeEnum.Stack, figure.Layout.BarMode);
+        Assert.Contains("purchase,2026-01-15,10,", figure.Csv, StringComparison.Ordinal);
 
         var empty = Render<InteractionsPerMonthChart>(p => p.Add(t => t.PerMonth, new List<MonthlyInteractions>()));
         Assert.Contains("No interactions recorded yet.", empty.Markup, StringComparison.Ordinal);
-        Assert.Empty(empty.FindAll("svg"));
+        Assert.Empty(empty.FindAll("[data-testid=chart-csv]"));
     }
 
     [Fact]

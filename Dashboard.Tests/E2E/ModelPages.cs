@@ -54,7 +54,7 @@ public sealed class ModelsPage(IPage page, string baseUrl) : PageObject(page)
         await Assertions.Expect(Page.Locator($"[data-testid='version-{version}'] [data-testid=status]")).ToHaveTextAsync(status);
 
     public async Task AssertChartIsDrawnAsync() =>
-        await Assertions.Expect(Page.Locator("[data-testid=metric-history-chart] svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=metric-history-chart] svg.main-svg").First).ToBeVisibleAsync();
 }
 
 public sealed class LearningCurvesPage(IPage page, string baseUrl) : PageObject(page)
@@ -67,7 +67,7 @@ public sealed class LearningCurvesPage(IPage page, string baseUrl) : PageObject(
 
     public async Task AssertCurveDrawnWithBestEpochAsync(string version)
     {
-        await Assertions.Expect(Page.Locator("[data-testid=curve-ndcg] svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=curve-ndcg] svg.main-svg").First).ToBeVisibleAsync();
         await Assertions.Expect(Page.Locator("[data-testid=best-epochs]")).ToContainTextAsync($"{version}: ★ best epoch");
     }
 }
@@ -146,10 +146,37 @@ public sealed class RegionsPage(IPage page, string baseUrl) : PageObject(page)
         await Page.GotoAsync($"{baseUrl}/regions{query}");
         await Page.GetByRole(AriaRole.Heading, new() { Name = "Regions", Level = 1 }).WaitForAsync();
         await Page.Locator("[data-testid=interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
-        await Page.Locator("[data-testid=heatmap], [data-testid=regions-empty], [data-testid=regions-error]").First.WaitForAsync();
+        await Page.Locator("[data-testid=heatmap-chart] svg.main-svg, [data-testid=heatmap], [data-testid=regions-empty], [data-testid=regions-error]").First.WaitForAsync();
     }
 
-    public async Task AssertHeatmapAsync(int regions) =>
+    /// <summary>The Plotly heatmap is drawn with one column per region.</summary>
+    public async Task AssertHeatmapAsync(int regions)
+    {
+        await Assertions.Expect(Page.Locator("[data-testid=heatmap-chart] svg.main-svg").First).ToBeVisibleAsync();
+        Assert.Equal(regions, await Charts.EvaluateAsync<int>(Page, "heatmap-chart", "gd => gd.data[0].x.length"));
+    }
+
+    /// <summary>Hovers the heatmap cell at (row, column), returns Plotly's hover label, clicks and waits for the drill-down.</summary>
+    public async Task<string> ClickHeatmapCellAsync(int row, int column)
+    {
+        var (x, y) = await Charts.CategoryCellAsync(Page, "heatmap-chart", row, column);
+        await Page.Mouse.MoveAsync(x, y);
+        var hover = Page.Locator("[data-testid=heatmap-chart] .hoverlayer .hovertext").First;
+        await hover.WaitForAsync();
+        var label = await hover.TextContentAsync() ?? "";
+        await Page.Mouse.ClickAsync(x, y);
+        await Page.Locator("[data-testid=drill-down]").WaitForAsync();
+        return label;
+    }
+
+    /// <summary>Switches to the table view (the keyboard- and screen-reader-friendly one).</summary>
+    public async Task ShowTableAsync()
+    {
+        await Page.Locator("[data-testid=view-toggle]").GetByText("Table").ClickAsync();
+        await Page.Locator("[data-testid=heatmap]").WaitForAsync();
+    }
+
+    public async Task AssertTableAsync(int regions) =>
         await Assertions.Expect(Page.Locator("[data-testid=heatmap] thead .heatmap-region")).ToHaveCountAsync(regions);
 
     public async Task<string> ClickCellAsync(int index)

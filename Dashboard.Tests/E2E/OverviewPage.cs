@@ -31,7 +31,7 @@ public sealed class OverviewPage(IPage page, string baseUrl) : PageObject(page)
         await Assertions.Expect(Page.Locator("[data-testid=database-mode]")).ToHaveTextAsync(mode);
 
     public async Task AssertChartIsDrawnAsync() =>
-        await Assertions.Expect(Page.Locator("[data-testid=chart-interactions-per-month] svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=chart-interactions-per-month] svg.main-svg").First).ToBeVisibleAsync();
 
     public async Task<int> CountCategoryRowsAsync() => await Page.Locator("[data-testid=top-categories] tbody tr").CountAsync();
 }

@@ -76,6 +76,11 @@ public sealed class TrainingE2ETests(BrowserFixture browser)
         await regions.OpenAsync();
         await regions.AssertHeatmapAsync(20);
         await regions.ScreenshotAsync("regions");
+        var hover = await regions.ClickHeatmapCellAsync(0, 0);
+        Assert.Contains("Users: ", hover, StringComparison.Ordinal);
+        await regions.AssertDrillDownUsersAsync();
+        await regions.ShowTableAsync();
+        await regions.AssertTableAsync(20);
         var label = await regions.ClickCellAsync(0);
         Assert.Contains(" users (", label, StringComparison.Ordinal);
         await regions.AssertDrillDownUsersAsync();

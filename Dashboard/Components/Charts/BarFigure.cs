@@ -4,7 +4,7 @@ using Plotly.Blazor.Traces;
 
 namespace Recs.Dashboard.Components.Charts;
 
-/// <summary>Builds bar charts (grouped or stacked series) and histograms (bars touching, from <see cref="Histogram"/>).</summary>
+/// <summary>Builds bar charts (grouped or stacked series) and histograms (bars touching, from <see cref="HistogramBins"/>).</summary>
 public static class BarFigure
 {
     public static PlotlyFigure Build(IReadOnlyList<BarSeries> series, ChartAxis x, ChartAxis y, bool stacked, bool histogram, int height)
@@ -35,7 +35,7 @@ public static class BarFigure
 }
 
 /// <summary>Counts values into equal-width bins, for a <see cref="BarChart"/> drawn as a histogram.</summary>
-public static class Histogram
+public static class HistogramBins
 {
     /// <summary>
     /// <paramref name="bins"/> equal bins over [<paramref name="min"/>, <paramref name="max"/>]; each bar sits at its bin's centre and

@@ -68,6 +68,9 @@ public sealed record XySeries(string Name, IReadOnlyList<XyPoint> Points)
     public string? Group { get; init; }
 
     public bool ShowInLegend { get; init; } = true;
+
+    /// <summary>Drawn pale, without hover or legend: the raw values behind a smoothed line.</summary>
+    public bool Faint { get; init; }
 }
 
 /// <summary>One bar: its category or number on the x axis and its height.</summary>
@@ -98,3 +101,6 @@ public sealed record HeatmapCell(string Column, string Row, double? Value)
 
 /// <summary>What a click on a chart hit: the series (trace) and point, or for a heatmap the row and column.</summary>
 public sealed record ChartClick(int Trace, int? Point, int? Row, int? Column);
+
+/// <summary>One slice of a donut: a label and its count (shares are computed from the counts).</summary>
+public sealed record ShareSlice(string Label, double Value);

@@ -43,7 +43,9 @@ public static class XyFigure
                     Line = new Plotly.Blazor.Traces.ScatterLib.MarkerLib.Line { Color = colour, Width = 2 },
                 },
                 LegendGroup = s.Group,
-                ShowLegend = s.ShowInLegend,
+                ShowLegend = s.ShowInLegend && !s.Faint,
+                Opacity = s.Faint ? 0.3m : null,
+                HoverInfo = s.Faint ? HoverInfoFlag.Skip : null,
                 // The note rides in text (not drawn: the mode has no text) so the hover label can carry it.
                 TextArray = s.Points.Select(p => p.Note is null ? "" : "<br>" + p.Note).ToList(),
                 HoverTemplate = unifiedHover
@@ -52,8 +54,10 @@ public static class XyFigure
             });
         }
 
-        var layout = ChartTheme.BaseLayout(height, x, y, showLegend: series.Count(s => s.ShowInLegend) > 1);
+        var layout = ChartTheme.BaseLayout(height, x, y, showLegend: series.Count(s => s.ShowInLegend && !s.Faint) > 1);
         layout.HoverMode = unifiedHover ? HoverModeEnum.XUnified : HoverModeEnum.Closest;
+        if (unifiedHover)
+            layout.XAxis[0].UnifiedHoverTitle = new Plotly.Blazor.LayoutLib.XAxisLib.UnifiedHoverTitle { Text = $"{Escape(x.Title)} %{{x{Fmt(x.HoverFormat ?? x.TickFormat ?? "")}}}" };
         var csv = ChartCsv.Write(
             ["series", x.Title, y.Title, "note"],
             series.SelectMany(s => s.Points.Select(p => (IReadOnlyList<object?>)[s.Name, p.X, p.Y, p.Note])));

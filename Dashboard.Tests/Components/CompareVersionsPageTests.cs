@@ -91,5 +91,8 @@ public sealed class CompareVersionsPageTests(ComparisonDatabaseFixture trained, 
             cut.Find($"[data-testid='compare-{trained.Als}']").GetAttribute("href"));
         Assert.Equal($"models/compare?campaign=user-recommendations&a={trained.Popularity}&b={trained.Similar}",
             cut.Find($"[data-testid='compare-{trained.Similar}']").GetAttribute("href"));
+        // The champion itself: A stays the champion, B the newest other version.
+        Assert.Equal($"models/compare?campaign=user-recommendations&a={trained.Popularity}&b={trained.Similar}",
+            cut.Find($"[data-testid='compare-{trained.Popularity}']").GetAttribute("href"));
     }
 }

@@ -26,6 +26,11 @@ public sealed class CompareVersionsE2ETests(BrowserFixture browser)
         var page = await browser.NewPageAsync();
         await app.SignInAsync(page);
 
+        var models = new ModelsPage(page, app.BaseUrl);
+        await models.OpenAsync();
+        await models.AssertVersionListedAsync(als, "challenger");
+        await models.ScreenshotAsync("models-compare-links");
+
         var compare = new CompareVersionsPage(page, app.BaseUrl);
         await compare.OpenFromModelsAsync(als);
 

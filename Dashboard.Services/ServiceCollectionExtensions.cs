@@ -38,6 +38,7 @@ public static class ServiceCollectionExtensions
             .Validate(o => o.MediumTier < o.HighTier, "Regions:MediumTier must be below Regions:HighTier.")
             .ValidateOnStart();
         services.AddSingleton<MatchRateService>();
+        services.AddSingleton<VersionComparisonService>();
         services.AddOptions<TrainingOptions>().BindConfiguration(TrainingOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.EventWeights.Count > 0 && o.EventWeights.Values.All(w => w >= 0 && float.IsFinite(w)) && o.EventWeights.Values.Any(w => w > 0),
                 "Training:EventWeights must give at least one event type a positive weight, and none a negative one.")

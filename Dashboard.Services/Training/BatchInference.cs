@@ -111,8 +111,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
             await connection.ExecuteAsync("delete from offline_user_recommendations", transaction: transaction);
-            // Factor models score in blocks with the SIMD kernel; the others one user at a time.
-            var scorer = model is IFactorModel factors ? new FactorScorer(factors) : null;
+            var lists = new TopNLists(model);
             using (var writer = await connection.BeginBinaryImportAsync(
                 "copy offline_user_recommendations (user_id, recommendations, model_version, updated_at) from stdin (format binary)", cancellationToken))
             {
@@ -121,15 +120,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
                     cancellationToken.ThrowIfCancellationRequested();
                     var block = users.AsSpan(start, Math.Min(Chunk, users.Length - start)).ToArray();
                     var json = new string[block.Length];
-                    if (scorer is not null)
-                        ScoreBlock(scorer, block, seen, model.ExcludeSeen, topN, artifact.ItemIds, json);
-                    else
-                        Parallel.For(0, block.Length, () => (Items: new int[topN], Scores: new float[topN]), (k, _, b) =>
-                        {
-                            var n = model.Recommend(block[k], seen.RowColumns(block[k]), b.Items, b.Scores);
-                            json[k] = RecommendationJson.Write(b.Items.AsSpan(0, n), b.Scores.AsSpan(0, n), artifact.ItemIds);
-                            return b;
-                        }, _ => { });
+                    lists.Compute(block, seen, topN, (k, items, scores) => json[k] = RecommendationJson.Write(items, scores, artifact.ItemIds), cancellationToken);
                     for (var k = 0; k < block.Length; k++)
                     {
                         await writer.StartRowAsync(cancellationToken);
@@ -194,23 +185,6 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         return items;
     }
 
-    /// <summary>Top-N for a block of users with the blocked kernel, split across cores in slices of 96 users.</summary>
-    private static void ScoreBlock(FactorScorer scorer, int[] block, CsrMatrix seen, bool excludeSeen, int topN, long[] itemIds, string[] json)
-    {
-        const int slice = 96;
-        Parallel.For(0, (block.Length + slice - 1) / slice, s =>
-        {
-            var users = block.AsSpan(s * slice, Math.Min(slice, block.Length - s * slice)).ToArray();
-            var items = users.Select(_ => new int[topN]).ToArray();
-            var scores = users.Select(_ => new float[topN]).ToArray();
-            var counts = scorer.TopK(users, excludeSeen ? u => SeenRow(seen, u) : null, topN, items, scores);
-            for (var k = 0; k < users.Length; k++)
-                json[s * slice + k] = RecommendationJson.Write(items[k].AsSpan(0, counts[k]), scores[k].AsSpan(0, counts[k]), itemIds);
-        });
-    }
-
-    private static ReadOnlyMemory<int> SeenRow(CsrMatrix m, int u) => m.ColumnIndex.AsMemory(m.RowStart[u], m.RowLength(u));
-
     /// <summary>
     /// Per region: how many users have a cached row, and for each product how many of them have it in their
     /// top 5, 10 and 25, read from the cache rows this transaction has just written.
@@ -248,28 +222,6 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
     }
 
     /// <summary>Each model user's items from the current interactions (what "already bought" means at serving time).</summary>
-    private async Task<CsrMatrix> SeenItemsAsync(ModelArtifact artifact, CancellationToken cancellationToken)
-    {
-        var userIndex = new Dictionary<long, int>(artifact.UserIds.Length);
-        for (var u = 0; u < artifact.UserIds.Length; u++) userIndex[artifact.UserIds[u]] = u;
-        var itemIndex = new Dictionary<long, int>(artifact.ItemIds.Length);
-        for (var i = 0; i < artifact.ItemIds.Length; i++) itemIndex[artifact.ItemIds[i]] = i;
-
-        var types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray();
-        var users = new List<int>();
-        var items = new List<int>();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand("select user_id, item_id from interactions where event_type = any(@types)", connection) { CommandTimeout = 0 };
-        command.Parameters.AddWithValue("types", types);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            if (userIndex.TryGetValue(reader.GetInt64(0), out var u) && itemIndex.TryGetValue(reader.GetInt64(1), out var i))
-            {
-                users.Add(u);
-                items.Add(i);
-            }
-        }
-        return CsrMatrix.FromTriples(artifact.UserIds.Length, artifact.ItemIds.Length, users.ToArray(), items.ToArray(), Enumerable.Repeat(1f, users.Count).ToArray());
-    }
+    private Task<CsrMatrix> SeenItemsAsync(ModelArtifact artifact, CancellationToken cancellationToken) =>
+        TopNLists.SeenAsync(dataSource, artifact, options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray(), null, cancellationToken);
 }

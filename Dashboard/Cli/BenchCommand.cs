@@ -15,11 +15,12 @@ namespace Recs.Dashboard.Cli;
 /// Parts: peak (the machine's FMA throughput), als-online-retail, als-database (ALS on the configured
 /// database at 25/50/100 % of its interactions, and peak memory), similar-items (all products of the database), regions
 /// (the Regions page's match-rate query over the served cache),
-/// batch (top-25 for every user with the blocked kernel, GFLOP/s against the measured peak).
+/// batch (top-25 for every user with the blocked kernel, GFLOP/s against the measured peak), compare (the Compare versions
+/// page's computation for two versions of the configured database: the first call, artifacts loaded, and warm medians).
 /// </summary>
 public static class BenchCommand
 {
-    private static readonly string[] DatabaseParts = ["als-database", "similar-items", "regions", "import-online-retail", "import-personalize"];
+    private static readonly string[] DatabaseParts = ["als-database", "similar-items", "regions", "compare", "import-online-retail", "import-personalize"];
 
     /// <summary>Whether any requested part reads or writes the configured database (which then has to be started).</summary>
     public static bool NeedsDatabase(Verb verb) =>
@@ -114,6 +115,37 @@ public static class BenchCommand
                     };
                     break;
                 }
+                case "compare":
+                {
+                    // The comparison page's work, on the configured database: two versions of a campaign (the two newest by default).
+                    var comparisons = services.GetRequiredService<Recs.Services.Analytics.VersionComparisonService>();
+                    var campaign = verb.Get("campaign") ?? Campaigns.UserRecommendations;
+                    var versions = await comparisons.VersionsAsync(campaign);
+                    var b = verb.Get("b") ?? versions.FirstOrDefault()?.Version;
+                    var a = verb.Get("a") ?? versions.FirstOrDefault(v => v.Version != b)?.Version;
+                    if (a is null || b is null)
+                        throw new CommandLineException($"compare needs two trained versions of the {campaign} campaign in the configured database; train two first.");
+                    var query = new Recs.Services.Analytics.ComparisonQuery(campaign, a, b, MaxUsers: verb.GetInt("max-users", Recs.Services.Analytics.VersionComparisonService.DefaultMaxUsers));
+                    var firstClock = Stopwatch.StartNew();
+                    var first = await comparisons.CompareAsync(query);
+                    var firstMs = firstClock.Elapsed.TotalMilliseconds;
+                    var times = new List<double>();
+                    Recs.Services.Analytics.VersionComparison? last = null;
+                    for (var r = 0; r < Math.Max(5, runs); r++)
+                    {
+                        var clock = Stopwatch.StartNew();
+                        last = await comparisons.CompareAsync(query);
+                        times.Add(clock.Elapsed.TotalMilliseconds);
+                    }
+                    result["compare"] = new
+                    {
+                        campaign, a, b, recipes = new[] { first.A.Recipe, first.B.Recipe }, subjects = first.Subjects, compared = first.Compared, known = first.Eligible,
+                        sampled = first.Sampled, max_users = query.MaxUsers, mean_overlap = Math.Round(first.Lists.MeanOverlap, 4),
+                        first_ms = Math.Round(firstMs, 1), first_phases_ms = first.Phases.ToDictionary(p => p.Key, p => p.Value),
+                        last_phases_ms = last!.Phases.ToDictionary(p => p.Key, p => p.Value), warm_ms_median = Math.Round(Median(times), 1), warm_ms = times.Select(t => Math.Round(t, 1)),
+                    };
+                    break;
+                }
                 case "import-online-retail":
                 {
                     var path = verb.Get("online-retail") ?? Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "shared", "datasets", "online-retail", "online_retail.csv.gz");
@@ -179,7 +211,7 @@ public static class BenchCommand
                     break;
                 }
                 default:
-                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, import-online-retail, import-personalize, recipes, auto, demo-check, demo-generate.");
+                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, compare, import-online-retail, import-personalize, recipes, auto, demo-check, demo-generate.");
             }
         }
         result["peak_note"] = "peak = the faster of 256-bit and 512-bit FMA chains on all cores";

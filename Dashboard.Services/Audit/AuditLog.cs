@@ -24,11 +24,13 @@ public static class AuditActions
     public const string PasswordReset = "password-reset";
     public const string KeyCreate = "api-key-create";
     public const string KeyRevoke = "api-key-revoke";
+    public const string ExperimentStart = "experiment-start";
+    public const string ExperimentStop = "experiment-stop";
 
     public static readonly string[] All =
     [
         Import, Train, Promote, Cancel, Batch, AccountCreate, AccountRole, AccountDisable, AccountEnable, AccountUnlock, AccountLocked,
-        PasswordChange, PasswordReset, KeyCreate, KeyRevoke,
+        PasswordChange, PasswordReset, KeyCreate, KeyRevoke, ExperimentStart, ExperimentStop,
     ];
 }
 

@@ -298,3 +298,31 @@ public sealed class ExperimentTests(ExperimentDatabaseFixture fixture) : IClassF
         }
     }
 }
+
+/// <summary>Ending an experiment by promoting a version (its own database: it changes what the campaign serves).</summary>
+public sealed class ExperimentPromotionTests(ExperimentDatabaseFixture fixture) : IClassFixture<ExperimentDatabaseFixture>
+{
+    [Fact]
+    public async Task Promoting_the_challenger_makes_it_serve_the_campaign_and_ends_the_experiment()
+    {
+        await using var services = TestServices.Create(fixture.Database.ConnectionString);
+        var actions = services.GetRequiredService<ExperimentService>();
+        var registry = services.GetRequiredService<ModelRegistry>();
+        var experiment = await actions.StartAsync(Campaigns.PersonalizedRanking, fixture.Als, 20, "test");
+
+        Assert.Contains("neither arm", (await Assert.ThrowsAsync<ArgumentException>(() => actions.PromoteAsync(Campaigns.PersonalizedRanking, "9.9.9", "test"))).Message, StringComparison.Ordinal);
+        var ended = await actions.PromoteAsync(Campaigns.PersonalizedRanking, fixture.Als, "test");
+
+        Assert.Equal(OnlineExperiment.Stopped, ended.Status);
+        Assert.Equal(experiment.Id, ended.Id);
+        Assert.Equal($"challenger {fixture.Als} promoted by test", ended.Outcome);
+        Assert.Equal(fixture.Als, (await registry.ServingAsync(Campaigns.PersonalizedRanking))!.Version);
+        Assert.Equal(fixture.Popularity, (await registry.ServingAsync(Campaigns.UserRecommendations))!.Version);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => actions.PromoteAsync(Campaigns.PersonalizedRanking, fixture.Als, "test"));
+
+        // Audited as an experiment's end, by whom.
+        var audit = services.GetRequiredService<Recs.Services.Audit.AuditLog>();
+        var (rows, _) = await audit.ListAsync(Recs.Services.Audit.AuditActions.ExperimentStop);
+        Assert.Contains(rows, r => r.Actor == "test" && r.Outcome!.StartsWith("succeeded", StringComparison.Ordinal) && r.Parameters.Contains(fixture.Als, StringComparison.Ordinal));
+    }
+}

@@ -43,6 +43,9 @@ public sealed record ExperimentReport(
     double Z, double PValue, double CtrPValue, string Decision, string? Winner, string Summary, IReadOnlyList<ExperimentDay> Daily)
 {
     public bool SampleTooSmall => Decision == ExperimentDecisions.TooSmall;
+
+    /// <summary>A p-value as people read it: four decimals, and "&lt; 0.0001" rather than a rounded 0.</summary>
+    public static string FormatP(double p) => p < 0.0001 ? "< 0.0001" : "= " + p.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture);
 }
 
 /// <summary>
@@ -142,12 +145,12 @@ public sealed class ExperimentReportService(NpgsqlDataSource dataSource, Experim
             decision = difference > 0 ? ExperimentDecisions.ChallengerWins : ExperimentDecisions.ControlWins;
             winner = best.Version;
             summary = $"The {best.Arm} ({best.Version}) converts better: {challenger.ConversionRate:P1} against {control.ConversionRate:P1}, " +
-                $"a difference of {difference * 100:+0.0;-0.0} points, significant at p = {p:0.####} (below {o.Alpha}).";
+                $"a difference of {difference * 100:+0.0;-0.0} points, significant at p {ExperimentReport.FormatP(p)} (below {o.Alpha}).";
         }
         else
         {
             decision = ExperimentDecisions.NoDifference;
-            summary = $"No significant difference in conversion rate yet: {challenger.ConversionRate:P1} against {control.ConversionRate:P1} (p = {p:0.####}, needs below {o.Alpha}).";
+            summary = $"No significant difference in conversion rate yet: {challenger.ConversionRate:P1} against {control.ConversionRate:P1} (p {ExperimentReport.FormatP(p)}, needs below {o.Alpha}).";
         }
 
         var daily = rows.Where(r => r.Day is not null).GroupBy(r => (Day: DateOnly.FromDateTime(r.Day!.Value), r.Arm)).OrderBy(g => g.Key.Day).ThenBy(g => g.Key.Arm)

@@ -33,18 +33,18 @@ public sealed class ExperimentsPageTests(ExperimentDatabaseFixture fixture) : Mu
             Assert.True(small.Find("[data-testid='promote-winner-user-recommendations']").HasAttribute("disabled"));
             Assert.NotNull(small.Find("[data-testid='stop-user-recommendations']"));
 
-            // 300 users an arm; 15 control users and 60 challenger users buy within the window: 5 % against 20 %.
+            // 300 users an arm over two days; 15 control users and 60 challenger users buy within the window: 5 % against 20 %.
             await using (var connection = await fixture.Database.DataSource.OpenConnectionAsync())
             {
                 await connection.ExecuteAsync("""
                     insert into customers (external_id) select 'bunit-' || g from generate_series(1, 600) g;
                     insert into recommendation_log (id, created_at, user_id, campaign, model_version, experiment_id, arm, items)
-                    select gen_random_uuid(), now() - interval '1 hour', 'bunit-' || g, 'user-recommendations', case when g <= 300 then @control else @challenger end,
-                           @id, case when g <= 300 then 0 else 1 end, array[(select min(id) from products)]
+                    select gen_random_uuid(), date_trunc('day', now()) - (1 + g % 2) * interval '1 day' + interval '12 hours', 'bunit-' || g, 'user-recommendations',
+                           case when g <= 300 then @control else @challenger end, @id, case when g <= 300 then 0 else 1 end, array[(select min(id) from products)]
                     from generate_series(1, 600) g;
                     insert into interactions (user_id, item_id, event_type, event_value, occurred_at)
-                    select c.id, (select min(id) from products), 'purchase', 10, now() - interval '50 minutes'
-                    from customers c
+                    select c.id, (select min(id) from products), 'purchase', 10, l.created_at + interval '10 minutes'
+                    from customers c join recommendation_log l on l.user_id = c.external_id and l.experiment_id = @id
                     where c.external_id in (select 'bunit-' || g from generate_series(1, 15) g union all select 'bunit-' || g from generate_series(301, 360) g);
                     """, new { id = experiment.Id, control = experiment.ControlVersion, challenger = experiment.ChallengerVersion });
             }

@@ -176,6 +176,7 @@ public sealed class RecommendationLog(NpgsqlDataSource dataSource, IOptions<Expe
     {
         var period = TimeSpan.FromMilliseconds(options.Value.FlushMilliseconds);
         var nextPrune = time.GetUtcNow();
+        var failing = false;
         using var timer = new PeriodicTimer(period, time);
         try
         {
@@ -184,6 +185,9 @@ public sealed class RecommendationLog(NpgsqlDataSource dataSource, IOptions<Expe
                 try
                 {
                     await FlushAsync(stoppingToken);
+                    if (failing)
+                        logger.LogInformation("The recommendation log is written again");
+                    failing = false;
                     if (time.GetUtcNow() >= nextPrune)
                     {
                         nextPrune = time.GetUtcNow().AddHours(1);
@@ -194,7 +198,10 @@ public sealed class RecommendationLog(NpgsqlDataSource dataSource, IOptions<Expe
                 }
                 catch (Exception e) when (e is NpgsqlException or TimeoutException)
                 {
-                    logger.LogWarning("Could not write the recommendation log ({Pending} answers waiting): {Message}", _pending.Count, e.Message);
+                    // Once per outage, not every tick: the answers wait in memory (up to MaxPending) until it ends.
+                    if (!failing)
+                        logger.LogWarning("Could not write the recommendation log ({Pending} answers waiting); retrying: {Message}", _pending.Count, e.Message);
+                    failing = true;
                 }
             }
         }

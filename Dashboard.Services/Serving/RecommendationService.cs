@@ -199,6 +199,7 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
     /// </summary>
     public async Task<RankedItems> RankAsync(string userId, IReadOnlyList<string> itemIds, CancellationToken cancellationToken = default)
     {
+        CheckId(userId, "userId");
         var experiment = await experiments.RunningAsync(Campaigns.PersonalizedRanking, cancellationToken);
         var arm = experiment?.ArmOf(userId);
         var answer = await RankWithAsync(userId, itemIds, arm == ExperimentArms.Challenger ? experiment!.ChallengerVersion : null, cancellationToken);

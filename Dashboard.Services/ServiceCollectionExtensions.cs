@@ -53,6 +53,14 @@ public static class ServiceCollectionExtensions
         services.AddOptions<Verdicts.VerdictOptions>().BindConfiguration(Verdicts.VerdictOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Verdicts.VerdictService>();
         services.AddSingleton<Verdicts.VerdictReplay>();
+        services.AddOptions<ExperimentOptions>().BindConfiguration(ExperimentOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.ClickEventTypes.Length > 0 && o.ClickEventTypes.All(t => !string.IsNullOrWhiteSpace(t)), "Experiments:ClickEventTypes must name at least one event type.")
+            .ValidateOnStart();
+        services.AddSingleton<ExperimentRegistry>();
+        services.AddSingleton<Serving.RecommendationLog>();
+        services.AddHostedService(sp => sp.GetRequiredService<Serving.RecommendationLog>());
+        services.AddSingleton<ExperimentReportService>();
+        services.AddSingleton<ExperimentService>();
         services.AddSingleton<TrainingService>();
         services.AddHostedService<FirstModelService>();
         services.AddSingleton<BatchRefreshService>();

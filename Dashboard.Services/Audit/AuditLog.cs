@@ -26,11 +26,13 @@ public static class AuditActions
     public const string KeyRevoke = "api-key-revoke";
     public const string Verdict = "verdict";
     public const string AutoPromoteRefused = "auto-promote-refused";
+    public const string ExperimentStart = "experiment-start";
+    public const string ExperimentStop = "experiment-stop";
 
     public static readonly string[] All =
     [
         Import, Train, Promote, Cancel, Batch, AccountCreate, AccountRole, AccountDisable, AccountEnable, AccountUnlock, AccountLocked,
-        PasswordChange, PasswordReset, KeyCreate, KeyRevoke, Verdict, AutoPromoteRefused,
+        PasswordChange, PasswordReset, KeyCreate, KeyRevoke, Verdict, AutoPromoteRefused, ExperimentStart, ExperimentStop,
     ];
 }
 

@@ -15,9 +15,12 @@ public static class ChangeChannels
     /// <summary>Which versions serve changed (a promotion): the notice names the campaign and version.</summary>
     public const string Models = "recs_models";
 
+    /// <summary>An experiment started or stopped: the notice names the campaign.</summary>
+    public const string Experiments = "recs_experiments";
+
     public const string All = "all";
 
-    public static readonly string[] Every = [Serving, Models];
+    public static readonly string[] Every = [Serving, Models, Experiments];
 }
 
 /// <summary>

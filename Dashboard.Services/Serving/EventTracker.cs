@@ -33,6 +33,15 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
                 throw ServingException.BadRequest("eventValue must be a finite number.");
             if (e.SentAt is { } at && (at.Year < 1970 || at > time.GetUtcNow().UtcDateTime.AddDays(1)))
                 throw ServingException.BadRequest($"sentAt {at:u} is not a plausible event time.");
+            if (e.RecommendationId is not null)
+                RecommendationService.CheckId(e.RecommendationId, "recommendationId");
+            if (e.Impression is { } impression)
+            {
+                if (impression.Count > RecommendationService.MaxRankItems)
+                    throw ServingException.BadRequest($"An impression lists at most {RecommendationService.MaxRankItems} items, not {impression.Count}.");
+                foreach (var shown in impression)
+                    RecommendationService.CheckId(shown, "each impression item id");
+            }
         }
         if (sessionId is not null && sessionId.Length > RecommendationService.MaxIdLength)
             throw ServingException.BadRequest($"sessionId is longer than {RecommendationService.MaxIdLength} characters.");
@@ -71,8 +80,7 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
             types = events.Select(e => e.EventType).ToArray(),
             values = events.Select(e => e.EventValue).ToArray(),
             ats = events.Select(e => DateTime.SpecifyKind(e.SentAt ?? now, DateTimeKind.Utc)).ToArray(),
-            attributes = events.Select(e => sessionId is null && e.Properties is null ? null
-                : JsonSerializer.Serialize(new Dictionary<string, string?> { ["session_id"] = sessionId, ["properties"] = e.Properties }.Where(kv => kv.Value is not null).ToDictionary())).ToArray(),
+            attributes = events.Select(e => Attributes(sessionId, e)).ToArray(),
         };
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -91,6 +99,21 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
         await transaction.CommitAsync(cancellationToken);
         cache.Invalidate(ServingCache.UserKey(userId));
         return new TrackResult(userId, stored, events.Count - stored, notRefreshed is null, model?.Version.Version, notRefreshed, clock.Elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>What an event keeps beyond its columns: session, properties, and the answer it came from with the items shown (for attribution).</summary>
+    private static string? Attributes(string? sessionId, TrackedEvent e)
+    {
+        var attributes = new Dictionary<string, object>();
+        if (sessionId is not null)
+            attributes["session_id"] = sessionId;
+        if (e.Properties is not null)
+            attributes["properties"] = e.Properties;
+        if (e.RecommendationId is not null)
+            attributes["recommendation_id"] = e.RecommendationId;
+        if (e.Impression is { Count: > 0 } impression)
+            attributes["impression"] = impression;
+        return attributes.Count == 0 ? null : JsonSerializer.Serialize(attributes);
     }
 
     /// <summary>Scores every item from the user's full history and rewrites their cached row.</summary>

@@ -10,7 +10,8 @@ namespace Recs.Services.Serving;
 /// Answers the REST and AWS-compatible APIs' reads from the cache tables (through the in-memory answer cache), with
 /// popularity as the fallback for users the cache does not know; ranks a given list with the champion's scores.
 /// </summary>
-public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, ServingCache cache)
+public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, ServingCache cache,
+    ExperimentRegistry experiments, RecommendationLog log)
 {
     public const int MaxCount = 500;
     public const int MaxEvents = 10;
@@ -40,12 +41,30 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
             throw ServingException.BadRequest($"count must be between 1 and {MaxCount}, not {count}.");
     }
 
+    /// <summary>
+    /// A user's recommendations with a recommendation id. While an experiment runs on user-recommendations, users in
+    /// its challenger arm get the challenger's list, scored live from its artifact (the cache holds the champion's).
+    /// </summary>
     public async Task<UserRecommendations> ForUserAsync(string userId, int count = 10, string? category = null, CancellationToken cancellationToken = default)
     {
         CheckId(userId, "userId");
         CheckCount(count);
-        return await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"{count}|{category}",
-            () => ForUserFromDatabaseAsync(userId, count, category, cancellationToken));
+        var experiment = await experiments.RunningAsync(Campaigns.UserRecommendations, cancellationToken);
+        var arm = experiment?.ArmOf(userId);
+        var answer = arm == ExperimentArms.Challenger
+            ? await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"x{experiment!.Id}|{count}|{category}",
+                () => ChallengerForUserAsync(experiment, userId, count, category, cancellationToken))
+            : await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"{count}|{category}",
+                () => ForUserFromDatabaseAsync(userId, count, category, cancellationToken));
+        return answer with { RecommendationId = log.Record(userId, Campaigns.UserRecommendations, answer.ModelVersion, experiment, arm, ProductIds(answer.Items)) };
+    }
+
+    private static long[] ProductIds(IReadOnlyList<RecommendedItem> items)
+    {
+        var ids = new long[items.Count];
+        for (var k = 0; k < ids.Length; k++)
+            ids[k] = items[k].ProductId;
+        return ids;
     }
 
     private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken)
@@ -53,24 +72,33 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         // The lateral product lookup ("offset 0" keeps it a per-row index probe) touches only the listed products;
         // a join lets the planner hash the whole catalogue, for 25 rows.
         const string sql = """
-            select r.model_version as Version, r.updated_at as UpdatedAt, p.external_id as ItemId, (x.e->>'score')::float8 as Score, p.name as Name, p.category as Category
+            select r.model_version as Version, r.updated_at as UpdatedAt, p.external_id as ItemId, (x.e->>'score')::float8 as Score, p.name as Name, p.category as Category, p.id as ProductId
             from customers c
             join offline_user_recommendations r on r.user_id = c.id
             cross join lateral jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
-            cross join lateral (select external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) p
+            cross join lateral (select id, external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) p
             where c.external_id = @userId and (@category::text is null or p.category = @category)
             order by x.ord
             limit @count
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = (await connection.QueryAsync<(string Version, DateTime UpdatedAt, string ItemId, double Score, string Name, string? Category)>(
+        var rows = (await connection.QueryAsync<(string Version, DateTime UpdatedAt, string ItemId, double Score, string Name, string? Category, long ProductId)>(
             new CommandDefinition(sql, new { userId, category, count }, cancellationToken: cancellationToken))).ToList();
-        var items = rows.Select(r => new RecommendedItem(r.ItemId, r.Score, r.Name, r.Category, "model")).ToList();
+        var items = rows.Select(r => new RecommendedItem(r.ItemId, r.Score, r.Name, r.Category, "model", r.ProductId)).ToList();
         if (items.Count >= count)
             return new UserRecommendations(userId, rows[0].Version, false, null, DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc), items);
+        var reason = await TopUpAsync(connection, userId, count, category, items, cancellationToken);
+        return new UserRecommendations(userId, rows.FirstOrDefault().Version, reason is not null, reason,
+            rows.Count > 0 ? DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc) : null, items);
+    }
 
-        // Unknown user, no cached row, or a category the cached list barely covers: top up with popularity — the
-        // region's first for a known customer without history (what people around them buy), then everyone's.
+    /// <summary>
+    /// Unknown user, no model list, or a category the list barely covers: tops <paramref name="items"/> up with
+    /// popularity — the region's first for a known customer without history (what people around them buy), then
+    /// everyone's. Returns the reason to show when the list is all popularity, else null.
+    /// </summary>
+    private async Task<string?> TopUpAsync(NpgsqlConnection connection, string userId, int count, string? category, List<RecommendedItem> items, CancellationToken cancellationToken)
+    {
         string? reason = null;
         IEnumerable<(PopularItem Item, string Source)> popular = [];
         if (items.Count == 0)
@@ -91,42 +119,94 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
             if (items.Count >= count)
                 break;
             if ((category is null || p.Category == category) && present.Add(p.ExternalId))
-                items.Add(new RecommendedItem(p.ExternalId, p.Count, p.Name, p.Category, source));
+                items.Add(new RecommendedItem(p.ExternalId, p.Count, p.Name, p.Category, source, p.Id));
         }
-        return new UserRecommendations(userId, rows.FirstOrDefault().Version, reason is not null, reason,
-            rows.Count > 0 ? DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc) : null, items);
+        return reason;
     }
 
-    public async Task<SimilarItems> SimilarAsync(string itemId, int count = 10, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The challenger's list for a user in its arm: scored from their current history (or trained row) by the
+    /// challenger's artifact, what they have already interacted with left out as the cache does, topped up with
+    /// popularity as the control's list is. A user it cannot score gets the same popularity the control arm would.
+    /// </summary>
+    private async Task<UserRecommendations> ChallengerForUserAsync(OnlineExperiment experiment, string userId, int count, string? category, CancellationToken cancellationToken)
+    {
+        var model = await models.GetAsync(experiment.ChallengerVersion, cancellationToken)
+            ?? throw new ServingException(503, $"The challenger {experiment.ChallengerVersion} has no artifact to serve from.");
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var user = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("select id from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
+        float[]? scores = null;
+        int[] seen = [];
+        if (user is { } uid)
+        {
+            var (historyItems, weights) = await UserHistory.ReadAsync(connection, model, uid, options.Value.EventWeights, cancellationToken);
+            seen = historyItems;
+            scores = UserHistory.Score(model, uid, historyItems, weights);
+        }
+        var items = new List<RecommendedItem>();
+        if (scores is not null)
+        {
+            var (top, topScores) = UserHistory.TopUnseen(model, scores, seen, category is null ? count : Math.Min(model.Model.Items, Math.Max(count * 20, 200)));
+            var ids = top.Select(i => model.Artifact.ItemIds[i]).ToArray();
+            var products = (await connection.QueryAsync<(long Id, string ExternalId, string Name, string? Category)>(new CommandDefinition(
+                "select id, external_id, name, category from products where id = any(@ids)", new { ids }, cancellationToken: cancellationToken))).ToDictionary(p => p.Id);
+            for (var k = 0; k < ids.Length && items.Count < count; k++)
+            {
+                if (products.TryGetValue(ids[k], out var p) && (category is null || p.Category == category))
+                    items.Add(new RecommendedItem(p.ExternalId, Math.Round(topScores[k], 6), p.Name, p.Category, "model", p.Id));
+            }
+        }
+        var reason = items.Count >= count ? null : await TopUpAsync(connection, userId, count, category, items, cancellationToken);
+        return new UserRecommendations(userId, model.Version.Version, reason is not null, reason, null, items);
+    }
+
+    /// <summary>An item's neighbours with a recommendation id (<paramref name="userId"/>, when the caller names one, is logged with it).</summary>
+    public async Task<SimilarItems> SimilarAsync(string itemId, int count = 10, CancellationToken cancellationToken = default, string? userId = null)
     {
         CheckId(itemId, "itemId");
         CheckCount(count);
-        return await cache.GetOrComputeAsync(ServingCache.ItemKey(itemId), count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        if (userId is not null)
+            CheckId(userId, "userId");
+        var answer = await cache.GetOrComputeAsync(ServingCache.ItemKey(itemId), count.ToString(System.Globalization.CultureInfo.InvariantCulture),
             () => SimilarFromDatabaseAsync(itemId, count, cancellationToken));
+        return answer with { RecommendationId = log.Record(userId, Campaigns.SimilarItems, answer.ModelVersion, null, null, ProductIds(answer.Items)) };
     }
 
     private async Task<SimilarItems> SimilarFromDatabaseAsync(string itemId, int count, CancellationToken cancellationToken)
     {
         const string sql = """
-            select s.model_version as Version, s.updated_at as UpdatedAt, n.external_id as ItemId, (x.e->>'score')::float8 as Score, n.name as Name, n.category as Category
+            select s.model_version as Version, s.updated_at as UpdatedAt, n.external_id as ItemId, (x.e->>'score')::float8 as Score, n.name as Name, n.category as Category, n.id as ProductId
             from products p
             left join offline_similar_items s on s.product_id = p.id
             left join lateral jsonb_array_elements(s.similar_products) with ordinality as x(e, ord) on true
-            left join lateral (select external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) n on true
+            left join lateral (select id, external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) n on true
             where p.external_id = @itemId
             order by x.ord
             limit @count
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = (await connection.QueryAsync<(string? Version, DateTime? UpdatedAt, string? ItemId, double? Score, string? Name, string? Category)>(
+        var rows = (await connection.QueryAsync<(string? Version, DateTime? UpdatedAt, string? ItemId, double? Score, string? Name, string? Category, long? ProductId)>(
             new CommandDefinition(sql, new { itemId, count }, cancellationToken: cancellationToken))).ToList();
         if (rows.Count == 0)
             throw ServingException.NotFound($"Unknown item '{itemId}': no product has that id.");
-        var items = rows.Where(r => r.ItemId is not null).Select(r => new RecommendedItem(r.ItemId!, r.Score, r.Name, r.Category, "model")).ToList();
+        var items = rows.Where(r => r.ItemId is not null).Select(r => new RecommendedItem(r.ItemId!, r.Score, r.Name, r.Category, "model", r.ProductId ?? 0)).ToList();
         return new SimilarItems(itemId, rows[0].Version, rows[0].UpdatedAt is { } at ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : null, items);
     }
 
+    /// <summary>
+    /// The given items ordered for the user by the personalized-ranking campaign's version (or, for a user in the
+    /// challenger arm of an experiment on it, the challenger), with a recommendation id.
+    /// </summary>
     public async Task<RankedItems> RankAsync(string userId, IReadOnlyList<string> itemIds, CancellationToken cancellationToken = default)
+    {
+        CheckId(userId, "userId");
+        var experiment = await experiments.RunningAsync(Campaigns.PersonalizedRanking, cancellationToken);
+        var arm = experiment?.ArmOf(userId);
+        var answer = await RankWithAsync(userId, itemIds, arm == ExperimentArms.Challenger ? experiment!.ChallengerVersion : null, cancellationToken);
+        return answer with { RecommendationId = log.Record(userId, Campaigns.PersonalizedRanking, answer.ModelVersion, experiment, arm, ProductIds(answer.Items)) };
+    }
+
+    private async Task<RankedItems> RankWithAsync(string userId, IReadOnlyList<string> itemIds, string? challenger, CancellationToken cancellationToken)
     {
         CheckId(userId, "userId");
         if (itemIds.Count is 0 or > MaxRankItems)
@@ -141,7 +221,9 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         if (unknown.Count > 0)
             throw ServingException.NotFound($"Unknown item{(unknown.Count > 1 ? "s" : "")}: {string.Join(", ", unknown.Take(10).Select(u => $"'{u}'"))}{(unknown.Count > 10 ? $" and {unknown.Count - 10} more" : "")}.");
 
-        var model = await models.ChampionAsync(cancellationToken);
+        var model = challenger is null
+            ? await models.ServingAsync(Campaigns.PersonalizedRanking, cancellationToken)
+            : await models.GetAsync(challenger, cancellationToken) ?? throw new ServingException(503, $"The challenger {challenger} has no artifact to serve from.");
         var candidates = itemIds.Distinct().Select(id => products[id]).ToList();
         var userDbId = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("select id from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
         float[]? scores = null;
@@ -152,13 +234,13 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
             var popular = (await PopularAsync(cancellationToken)).ToDictionary(p => p.Id, p => p.Count);
             var ranked = candidates.Select((p, k) => (p, k, count: popular.GetValueOrDefault(p.Id)))
                 .OrderByDescending(x => x.count).ThenBy(x => x.k)
-                .Select(x => new RecommendedItem(x.p.ExternalId, x.count, x.p.Name, x.p.Category, "popularity")).ToList();
-            var reason = model is null ? "no champion model: ranked by popularity" : userDbId is null ? "unknown user: ranked by popularity" : "the champion cannot score this user: ranked by popularity";
+                .Select(x => new RecommendedItem(x.p.ExternalId, x.count, x.p.Name, x.p.Category, "popularity", x.p.Id)).ToList();
+            var reason = model is null ? "no champion model: ranked by popularity" : userDbId is null ? "unknown user: ranked by popularity" : $"{(challenger is null ? "the champion" : "the challenger")} cannot score this user: ranked by popularity";
             return new RankedItems(userId, model?.Version.Version, true, reason, ranked);
         }
         var result = candidates.Select((p, k) => (p, k, score: model!.ItemIndex.TryGetValue(p.Id, out var i) ? scores[i] : (float?)null))
             .OrderByDescending(x => x.score ?? float.NegativeInfinity).ThenBy(x => x.k)
-            .Select(x => new RecommendedItem(x.p.ExternalId, x.score is { } s ? Math.Round(s, 6) : null, x.p.Name, x.p.Category, "model")).ToList();
+            .Select(x => new RecommendedItem(x.p.ExternalId, x.score is { } s ? Math.Round(s, 6) : null, x.p.Name, x.p.Category, "model", x.p.Id)).ToList();
         return new RankedItems(userId, model!.Version.Version, false, null, result);
     }
 

@@ -1,5 +1,6 @@
 using Dapper;
 using Npgsql;
+using Recs.Services.Engine;
 using Recs.Services.Models;
 
 namespace Recs.Services.Serving;
@@ -27,5 +28,37 @@ public static class UserHistory
             }
         }
         return (items.ToArray(), weights.ToArray());
+    }
+
+    /// <summary>
+    /// Scores of every model item for a user: from their history where the model scores histories, else their trained
+    /// row; a non-personal model scores everyone alike. Null when none of these applies.
+    /// </summary>
+    public static float[]? Score(LoadedModel model, long user, int[] items, float[] weights)
+    {
+        var scores = new float[model.Model.Items];
+        if (model.Model is IHistoryScorer scorer && items.Length > 0)
+            scorer.ScoreHistory(items, weights, scores);
+        else if (model.UserIndex.TryGetValue(user, out var u))
+            model.Model.Score(u, scores);
+        else if (!model.Recipe.Personal && model.Model.Users > 0)
+            model.Model.Score(0, scores);
+        else
+            return null;
+        return scores;
+    }
+
+    /// <summary>The best <paramref name="n"/> items by score, leaving out the user's own items when the model excludes seen ones (as the cache does).</summary>
+    public static (int[] Items, float[] Scores) TopUnseen(LoadedModel model, float[] scores, ReadOnlySpan<int> seen, int n)
+    {
+        if (model.Model.ExcludeSeen)
+        {
+            foreach (var i in seen)
+                scores[i] = float.NegativeInfinity;
+        }
+        var top = new int[Math.Min(n, scores.Length)];
+        var topScores = new float[top.Length];
+        var count = TopK.Select(scores, top, topScores);
+        return (top[..count], topScores[..count]);
     }
 }

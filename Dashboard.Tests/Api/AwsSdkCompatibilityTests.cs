@@ -47,8 +47,25 @@ public sealed class AwsSdkCompatibilityTests(ApiServerFixture server)
         Assert.False(rest.GetProperty("fallback").GetBoolean());
         Assert.Equal(rest.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("item_id").GetString()), after.Select(i => i.Id));
         Assert.StartsWith("RID-", result.GetProperty("recommendationId").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("RID-", result.GetProperty("rankingRecommendationId").GetString(), StringComparison.Ordinal);
+
+        // PutEvents passed the first answer's recommendationId and impression through: the click is attributed to that
+        // answer (its user, campaign, the items it showed), and to no other answer.
+        var first = result.GetProperty("beforeRecommendationId").GetString()!;
+        Assert.NotEqual(first, result.GetProperty("recommendationId").GetString());
+        var clicked = result.GetProperty("clicked").GetString()!;
+        var attribution = await server.GetJsonAsync($"/api/v1/recommendations/{first}");
+        Assert.Equal(user, attribution.GetProperty("user_id").GetString());
+        Assert.Equal("user-recommendations", attribution.GetProperty("campaign").GetString());
+        Assert.Equal(before.Select(i => i.GetProperty("itemId").GetString()), attribution.GetProperty("items").EnumerateArray().Select(i => i.GetString()));
+        Assert.Equal([clicked], attribution.GetProperty("clicked").EnumerateArray().Select(i => i.GetString()));
+        var later = await server.GetJsonAsync($"/api/v1/recommendations/{result.GetProperty("recommendationId").GetString()}");
+        Assert.Empty(later.GetProperty("clicked").EnumerateArray());
         Assert.Equal(3, await server.QueryAsync<long>("""
             select count(*) from interactions i join customers c on c.id = i.user_id where c.external_id = @user and i.attributes->>'session_id' = 'session-1'
+            """, new { user }));
+        Assert.Equal(first, await server.QueryAsync<string>("""
+            select i.attributes->>'recommendation_id' from interactions i join customers c on c.id = i.user_id where c.external_id = @user and i.event_type = 'click'
             """, new { user }));
 
         // GetPersonalizedRanking returns the four given items, scored, best first.

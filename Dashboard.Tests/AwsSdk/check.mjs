@@ -1,6 +1,6 @@
 // Drives a running Recs through the official AWS SDK for JavaScript clients, as an application built on
 // AWS Personalize would: get recommendations for a new user, put purchase events, get them again, rank a list,
-// and ask for an unknown item. Prints one JSON object for the test to check.
+// click an item of the first answer naming its recommendationId, and ask for an unknown item. Prints one JSON object for the test to check.
 // usage: node check.mjs ENDPOINT USER_ID ITEM_ID[,ITEM_ID...] RANK_ITEM_ID[,...]
 import { PersonalizeRuntimeClient, GetRecommendationsCommand, GetPersonalizedRankingCommand } from "@aws-sdk/client-personalize-runtime";
 import { PersonalizeEventsClient, PutEventsCommand } from "@aws-sdk/client-personalize-events";
@@ -23,6 +23,17 @@ await events.send(new PutEventsCommand({
   userId,
   sessionId: "session-1",
   eventList: bought.split(",").map((itemId, k) => ({ eventType: "purchase", itemId, sentAt: new Date(now - 60_000 + k * 1000) })),
+}));
+// A click on the first item of the first answer, naming that answer and what the shop showed of it: Recs attributes it.
+const clicked = before.itemList[0].itemId;
+await events.send(new PutEventsCommand({
+  trackingId: "recs-tracker",
+  userId,
+  sessionId: "session-2",
+  eventList: [{
+    eventType: "click", itemId: clicked, sentAt: new Date(now), recommendationId: before.recommendationId,
+    impression: before.itemList.slice(0, 3).map(i => i.itemId),
+  }],
 }));
 const after = await runtime.send(new GetRecommendationsCommand({ campaignArn, userId, numResults: 10 }));
 const ranking = await runtime.send(new GetPersonalizedRankingCommand({ campaignArn, userId, inputList: toRank.split(",") }));
@@ -55,6 +66,9 @@ console.log(JSON.stringify({
   before: before.itemList,
   after: after.itemList,
   recommendationId: after.recommendationId,
+  beforeRecommendationId: before.recommendationId,
+  rankingRecommendationId: ranking.recommendationId,
+  clicked,
   ranking: ranking.personalizedRanking,
   unknownItem,
   badInput,

@@ -53,7 +53,7 @@ public sealed class RoleMatrixTests
 {
     private const string Password = "a-password-42!";
 
-    private static readonly string[] ViewerPages = ["/", "/regions", "/similar-items", "/users", "/models", "/learning-curves", "/training", "/data", "/data/quality.json", "/verdicts", "/verdicts.csv"];
+    private static readonly string[] ViewerPages = ["/", "/regions", "/similar-items", "/users", "/models", "/experiments", "/learning-curves", "/training", "/data", "/data/quality.json", "/verdicts", "/verdicts.csv"];
     private static readonly string[] EngineerPages = ["/audit"];
     private static readonly string[] AdminPages = ["/admin/accounts", "/admin/api-keys"];
 
@@ -134,6 +134,8 @@ public sealed class RoleMatrixTests
             ("similar", h => h.GetAsync("/api/v1/items/no-such-item/similar"), false),
             ("ranking", h => h.PostAsync("/api/v1/users/u1/ranking", new StringContent("""{"item_ids": ["x"]}""", System.Text.Encoding.UTF8, "application/json")), false),
             ("memory", h => h.GetAsync("/diagnostics/memory"), false),
+            ("experiment report", h => h.GetAsync("/api/v1/experiments/user-recommendations"), false),
+            ("recommendation attribution", h => h.GetAsync("/api/v1/recommendations/RID-0123456789abcdef0123456789abcdef"), false),
             ("events", h => h.PostAsync("/api/v1/events", new StringContent(events, System.Text.Encoding.UTF8, "application/json")), true),
         };
         foreach (var (keyName, key) in new[] { ("none", (string?)null), ("read", read), ("write", write), ("revoked", revoked), ("made up", "recs_000000000000_" + new string('A', 43)) })

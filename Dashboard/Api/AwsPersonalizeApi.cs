@@ -7,7 +7,8 @@ public sealed record AwsGetRecommendationsRequest(string? CampaignArn, string? R
 
 public sealed record AwsGetPersonalizedRankingRequest(string? CampaignArn, IReadOnlyList<string>? InputList, string? UserId, string? FilterArn);
 
-public sealed record AwsEvent(string? EventId, string? EventType, float? EventValue, string? ItemId, string? Properties, double? SentAt, string? RecommendationId);
+public sealed record AwsEvent(string? EventId, string? EventType, float? EventValue, string? ItemId, string? Properties, double? SentAt, string? RecommendationId,
+    IReadOnlyList<string>? Impression = null);
 
 public sealed record AwsPutEventsRequest(string? TrackingId, string? UserId, string? SessionId, IReadOnlyList<AwsEvent>? EventList);
 
@@ -18,7 +19,8 @@ public sealed record AwsError(string Message);
 /// <summary>
 /// The AWS Personalize wire protocol (restJson1) for GetRecommendations and GetPersonalizedRanking (Personalize
 /// Runtime) and PutEvents (Personalize Events), so an application built on the AWS SDK can set its endpoint to Recs.
-/// Campaign, recommender, filter and tracking ARNs are accepted and ignored: Recs serves its champion model. Errors
+/// Campaign, recommender, filter and tracking ARNs are accepted and ignored: Recs serves its campaigns' versions. Every
+/// answer's recommendationId names it in the answer log; PutEvents' recommendationId and impression attribute events to it. Errors
 /// carry the AWS error type in the X-Amzn-ErrorType header and {"message"} in the body, as the SDKs expect.
 /// </summary>
 public static class AwsPersonalizeApi
@@ -57,13 +59,20 @@ public static class AwsPersonalizeApi
                 var body = await RecsApi.ReadBodyAsync<AwsGetRecommendationsRequest>(request, ct, Json);
                 var count = body.NumResults ?? DefaultNumResults;
                 IEnumerable<RecommendedItem> items;
+                string? recommendationId;
                 if (body.ItemId is { } itemId)
-                    items = (await service.SimilarAsync(itemId, count, ct)).Items;
+                {
+                    var similar = await service.SimilarAsync(itemId, count, ct, body.UserId);
+                    (items, recommendationId) = (similar.Items, similar.RecommendationId);
+                }
                 else if (body.UserId is { } userId)
-                    items = (await service.ForUserAsync(userId, count, null, ct)).Items;
+                {
+                    var recommended = await service.ForUserAsync(userId, count, null, ct);
+                    (items, recommendationId) = (recommended.Items, recommended.RecommendationId);
+                }
                 else
                     throw ServingException.BadRequest("Give userId (user personalization) or itemId (related items).");
-                return Results.Json(new { itemList = items.Select(i => new AwsPredictedItem(i.ItemId, i.Source == "popularity" ? null : i.Score)), recommendationId = RecommendationId() }, Json);
+                return Results.Json(new { itemList = items.Select(i => new AwsPredictedItem(i.ItemId, i.Source == "popularity" ? null : i.Score)), recommendationId }, Json);
             })
             .WithName("AwsGetRecommendations").WithSummary("Personalize Runtime GetRecommendations (POST /recommendations).")
             .Accepts<AwsGetRecommendationsRequest>("application/json");
@@ -74,7 +83,7 @@ public static class AwsPersonalizeApi
                 var ranked = await service.RankAsync(
                     body.UserId ?? throw ServingException.BadRequest("userId is required."),
                     body.InputList ?? throw ServingException.BadRequest("inputList is required."), ct);
-                return Results.Json(new { personalizedRanking = ranked.Items.Select(i => new AwsPredictedItem(i.ItemId, i.Source == "popularity" ? null : i.Score)), recommendationId = RecommendationId() }, Json);
+                return Results.Json(new { personalizedRanking = ranked.Items.Select(i => new AwsPredictedItem(i.ItemId, i.Source == "popularity" ? null : i.Score)), recommendationId = ranked.RecommendationId }, Json);
             })
             .WithName("AwsGetPersonalizedRanking").WithSummary("Personalize Runtime GetPersonalizedRanking (POST /personalize-ranking).")
             .Accepts<AwsGetPersonalizedRankingRequest>("application/json");
@@ -89,7 +98,7 @@ public static class AwsPersonalizeApi
                     e.EventType ?? throw ServingException.BadRequest("Each event needs eventType."),
                     e.EventValue,
                     e.SentAt is { } s && double.IsFinite(s) && s is >= 0 and < 32_503_680_000 ? DateTime.UnixEpoch.AddSeconds(s) : throw ServingException.BadRequest("Each event needs sentAt (epoch seconds)."),
-                    e.Properties)).ToList();
+                    e.Properties, e.RecommendationId, e.Impression)).ToList();
                 // Personalize allows anonymous sessions: the session stands in for the user until they sign in.
                 await service.TrackAsync(body.UserId ?? $"session:{body.SessionId}", events, body.SessionId, ct);
                 return Results.Json(new { }, Json);
@@ -99,6 +108,4 @@ public static class AwsPersonalizeApi
             .Accepts<AwsPutEventsRequest>("application/json");
         return app;
     }
-
-    private static string RecommendationId() => $"RID-{Guid.NewGuid():N}";
 }

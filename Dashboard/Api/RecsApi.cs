@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Npgsql;
+using Recs.Services.Analytics;
+using Recs.Services.Models;
 using Recs.Services.Serving;
 
 namespace Recs.Dashboard.Api;
@@ -11,7 +13,8 @@ public sealed record ApiError(string Error);
 
 public sealed record RankRequest(IReadOnlyList<string>? ItemIds);
 
-public sealed record EventInput(string? ItemId, string? EventType, float? EventValue, DateTimeOffset? SentAt, string? Properties);
+public sealed record EventInput(string? ItemId, string? EventType, float? EventValue, DateTimeOffset? SentAt, string? Properties,
+    string? RecommendationId = null, IReadOnlyList<string>? Impression = null);
 
 public sealed record EventsRequest(string? UserId, string? SessionId, IReadOnlyList<EventInput>? Events);
 
@@ -88,6 +91,29 @@ public static class RecsApi
             .Accepts<EventsRequest>("application/json")
             .Produces<TrackResult>().Produces<ApiError>(400).Produces<ApiError>(404).Produces<ApiError>(413).Produces<ApiError>(429);
 
+        api.MapGet("/recommendations/{recommendationId}", async (string recommendationId, RecommendationLog log, CancellationToken ct) =>
+                Results.Json(await log.AttributionAsync(recommendationId, ct)
+                    ?? throw ServingException.NotFound($"Unknown recommendation id '{Truncate(recommendationId)}': not one this server gave, or older than the log keeps."), Json))
+            .WithName("GetRecommendationAttribution")
+            .WithSummary("What an answer showed (user, campaign, version, arm, items, time) and what the events naming it did: items clicked, purchases in the window.")
+            .Produces<AnswerAttribution>().Produces<ApiError>(404);
+
+        api.MapGet("/experiments", async (ExperimentRegistry experiments, CancellationToken ct) =>
+                Results.Json((await experiments.ListAsync(ct)).Select(ExperimentJson.Summary), Json))
+            .WithName("ListExperiments")
+            .WithSummary("Every experiment, newest first.");
+
+        api.MapGet("/experiments/{campaign}", async (string campaign, ExperimentReportService reports, RecommendationLog log, CancellationToken ct) =>
+            {
+                if (!Campaigns.All.Contains(campaign))
+                    throw ServingException.NotFound($"There is no campaign '{Truncate(campaign)}'; the campaigns are {string.Join(", ", Campaigns.All)}.");
+                await log.FlushAsync(ct);
+                return Results.Json(ExperimentJson.Show(campaign, await reports.ForCampaignAsync(campaign, ct)), Json);
+            })
+            .WithName("GetExperimentReport")
+            .WithSummary("The campaign's running (else latest) experiment: per arm users, impressions, CTR, conversions, revenue per user with 95 % intervals, and the p-value.")
+            .Produces<ApiError>(404);
+
         return app;
     }
 
@@ -116,7 +142,7 @@ public static class RecsApi
     private static TrackedEvent ToTracked(EventInput e) =>
         new(e.ItemId ?? throw ServingException.BadRequest("each event needs item_id."),
             e.EventType ?? throw ServingException.BadRequest("each event needs event_type."),
-            e.EventValue, e.SentAt?.UtcDateTime, e.Properties);
+            e.EventValue, e.SentAt?.UtcDateTime, e.Properties, e.RecommendationId, e.Impression);
 
     /// <summary>A 503 says little to the client on purpose; the log says why.</summary>
     public static void LogUnavailable(HttpContext context, Exception e) =>

@@ -33,10 +33,10 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "accounts", "api-keys", "help"];
+    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "accounts", "api-keys", "experiments", "help"];
 
     // Verbs whose first words name an action and its target: accounts create alice --role engineer.
-    private static readonly string[] VerbsWithActions = ["accounts", "api-keys"];
+    private static readonly string[] VerbsWithActions = ["accounts", "api-keys", "experiments"];
 
     // Options the web host itself reads; they may precede or follow a verb.
     private static readonly string[] HostOptions = ["urls", "environment", "contentRoot"];
@@ -98,6 +98,14 @@ public static class CommandLine
                 user-recommendations: the champion) and refresh that campaign's cache; prints the analysts' verdicts replayed
                 against it (rejected pairs it still recommends, approved pairs it drops, of how many)
             dotnet run --project Dashboard -- campaigns         the campaigns and the version each serves, as JSON
+            dotnet run --project Dashboard -- experiments start --campaign C --challenger X.Y.Z --share PERCENT
+                split the campaign's users (stable hash of user and experiment): PERCENT % get the challenger, the rest
+                the campaign's version; one running experiment per campaign (user-recommendations, personalized-ranking)
+            dotnet run --project Dashboard -- experiments show|stop --campaign C   the report as one JSON object (per arm: users,
+                impressions, clicks, CTR, conversions, conversion rate, revenue per user with 95 % intervals; p_value) | stop it
+            dotnet run --project Dashboard -- experiments promote --campaign C [--version X.Y.Z]   end it with the winner (or
+                the version given) serving everyone
+            dotnet run --project Dashboard -- experiments list   every experiment, newest first
             dotnet run --project Dashboard -- models            the registry as one JSON array: version, recipe, status, campaigns,
                 metrics and baseline (popularity on the same split, same keys)
             dotnet run --project Dashboard -- batch [--campaign NAME]   refresh the serving cache (all campaigns, or one)
@@ -138,7 +146,9 @@ public static class CommandLine
                 DemoData:Products, DemoData:OrderLines, DemoData:Seed, DemoData:LastMonth,
                 Training:EventWeights:<type>, Training:TopN, Training:BatchRefreshHours,
                 Auth:InitialAdminUserName, Auth:InitialAdminPassword, Auth:LockoutFailures, Auth:LockoutMinutes, Auth:SessionMinutes, Auth:SignInsPerMinute,
-                Aws:AccessKeys:<access key id> (= secret key, for the AWS-compatible endpoints), Api:EventsPerSecond, Api:EventsBurst
+                Aws:AccessKeys:<access key id> (= secret key, for the AWS-compatible endpoints), Api:EventsPerSecond, Api:EventsBurst,
+                Experiments:ClickEventTypes:<n>, Experiments:ConversionEventType, Experiments:ConversionWindowHours,
+                Experiments:MinUsersPerArm, Experiments:MinConversionsPerArm, Experiments:Alpha, Experiments:RetentionDays
             """);
         return 0;
     }
@@ -171,6 +181,8 @@ public static class CommandLine
                 return await SecurityCommands.AccountsAsync(verb, services, stdout);
             case "api-keys":
                 return await SecurityCommands.ApiKeysAsync(verb, services, stdout);
+            case "experiments":
+                return await ExperimentCommands.RunAsync(verb, services, stdout);
             default:
                 return PrintHelp();
         }

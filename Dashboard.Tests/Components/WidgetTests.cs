@@ -66,6 +66,7 @@ public sealed class WidgetTests : MudBunitContext
         Assert.Equal("2026-01-15 00:00:00", bars[0].X[0]);
         Assert.Equal(Plotly.Blazor.LayoutLib.XAxisLib.TypeEnum.Date, figure.Layout.XAxis[0].Type);
         Assert.Equal("%b %Y", figure.Layout.XAxis[0].TickFormat);
+        Assert.Equal(Plotly.Blazor.LayoutLib.XAxisLib.TickLabelModeEnum.Period, figure.Layout.XAxis[0].TickLabelMode);
         Assert.Equal(Plotly.Blazor.LayoutLib.BarModeEnum.Stack, figure.Layout.BarMode);
         Assert.Contains("purchase,2026-01-15,10,", figure.Csv, StringComparison.Ordinal);
 

@@ -25,6 +25,9 @@ public sealed record ChartAxis(string Title, AxisScale Scale = AxisScale.Linear)
 
     /// <summary>Start a linear axis at zero (counts, shares) rather than at the data's minimum.</summary>
     public bool FromZero { get; init; }
+
+    /// <summary>On a date axis, print each label in the middle of its period (a month under its bar), not at its start.</summary>
+    public bool PeriodLabels { get; init; }
 }
 
 /// <summary>How a series of points is drawn.</summary>

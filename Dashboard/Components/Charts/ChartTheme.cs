@@ -73,6 +73,7 @@ public static class ChartTheme
         HoverFormat = axis.HoverFormat ?? axis.TickFormat,
         TickSuffix = axis.Suffix,
         RangeMode = axis.FromZero ? Plotly.Blazor.LayoutLib.XAxisLib.RangeModeEnum.ToZero : null,
+        TickLabelMode = axis.PeriodLabels ? Plotly.Blazor.LayoutLib.XAxisLib.TickLabelModeEnum.Period : null,
         TickFont = new Plotly.Blazor.LayoutLib.XAxisLib.TickFont { Size = TickSize },
         AutoMargin = Plotly.Blazor.LayoutLib.XAxisLib.AutoMarginFlag.True,
         GridColor = GridColour,

@@ -76,7 +76,7 @@ public static class HeatmapFigure
         layout.HoverMode = HoverModeEnum.Closest;
         layout.XAxis[0].ShowGrid = false;
         layout.XAxis[0].Side = Plotly.Blazor.LayoutLib.XAxisLib.SideEnum.Top;
-        layout.XAxis[0].TickAngle = -30;
+        layout.XAxis[0].TickAngle = -60; // twenty region names side by side only fit slanted steeply
         layout.YAxis[0].ShowGrid = false;
         layout.YAxis[0].AutoRange = Plotly.Blazor.LayoutLib.YAxisLib.AutoRangeEnum.Reversed; // first row on top, as in a table
         layout.PlotBgColor = "#ffffff";

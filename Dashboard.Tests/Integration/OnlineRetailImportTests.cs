@@ -84,7 +84,7 @@ public sealed class OnlineRetailImportTests(OnlineRetailDatabaseFixture db) : IC
         Assert.Equal(15, await connection.ExecuteScalarAsync<long>("""
             select count(*) from pg_constraint where contype = 'f' and convalidated
             """));
-        Assert.Equal(["interactions_item_idx", "interactions_time_idx", "interactions_user_time_idx", "order_items_product_idx"],
+        Assert.Equal(["interactions_item_idx", "interactions_recommendation_idx", "interactions_time_idx", "interactions_user_time_idx", "order_items_product_idx"],
             await connection.QueryAsync<string>("""
                 select indexname::text from pg_indexes where tablename in ('interactions', 'order_items') and indexname not like '%pkey' order by 1
                 """));

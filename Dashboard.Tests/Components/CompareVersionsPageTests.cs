@@ -6,8 +6,8 @@ using Recs.Tests.Integration;
 
 namespace Recs.Tests.Components;
 
-public sealed class CompareVersionsPageTests(ComparisonDatabaseFixture trained, DatabaseFixture empty)
-    : MudBunitContext, IClassFixture<ComparisonDatabaseFixture>, IClassFixture<DatabaseFixture>
+public sealed class CompareVersionsPageTests(VersionsDatabaseFixture trained, DatabaseFixture empty)
+    : MudBunitContext, IClassFixture<VersionsDatabaseFixture>, IClassFixture<DatabaseFixture>
 {
     private void NavigateTo(string uri) => Services.GetRequiredService<NavigationManager>().NavigateTo(uri);
 

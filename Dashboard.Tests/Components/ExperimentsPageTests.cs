@@ -11,7 +11,7 @@ using Recs.Tests.Integration;
 namespace Recs.Tests.Components;
 
 /// <summary>The Experiments page in its three states: nothing running, running with too few data, and a decided winner.</summary>
-public sealed class ExperimentsPageTests(ExperimentDatabaseFixture fixture) : MudBunitContext, IClassFixture<ExperimentDatabaseFixture>
+public sealed class ExperimentsPageTests(VersionsDatabaseFixture fixture) : MudBunitContext, IClassFixture<VersionsDatabaseFixture>
 {
     [Fact]
     public async Task Shows_no_experiment_then_too_few_data_then_the_winner_with_its_promote_button()

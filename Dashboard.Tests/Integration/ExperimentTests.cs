@@ -8,32 +8,8 @@ using Recs.Services.Training;
 
 namespace Recs.Tests.Integration;
 
-/// <summary>A demo business with two versions: popularity (the champion, cached) and ALS (trained, not promoted: the challenger).</summary>
-public sealed class ExperimentDatabaseFixture : IAsyncLifetime
-{
-    public DemoDatabaseFixture Database { get; } = new();
-
-    public string Popularity { get; private set; } = "";
-
-    public string Als { get; private set; } = "";
-
-    public async Task InitializeAsync()
-    {
-        await Database.InitializeAsync();
-        await using var services = TestServices.Create(Database.ConnectionString);
-        var training = services.GetRequiredService<TrainingService>();
-        Popularity = (await training.RunNowAsync(new TrainingRequest { Recipe = PopularityRecommender.Name })).Version.Version;
-        Als = (await training.RunNowAsync(new TrainingRequest
-        {
-            Recipe = AlsRecommender.Name, AutoPromote = false, Hyperparameters = new Dictionary<string, string> { ["factors"] = "8", ["iterations"] = "6" },
-        })).Version.Version;
-    }
-
-    public Task DisposeAsync() => Database.DisposeAsync();
-}
-
 /// <summary>Experiments end to end on a real database: the lifecycle, what each arm is served, the answer log and attribution.</summary>
-public sealed class ExperimentTests(ExperimentDatabaseFixture fixture) : IClassFixture<ExperimentDatabaseFixture>
+public sealed class ExperimentTests(VersionsDatabaseFixture fixture) : IClassFixture<VersionsDatabaseFixture>
 {
     private static readonly Dictionary<string, string?> OneHourWindow = new() { ["Experiments:ConversionWindowHours"] = "1" };
 
@@ -300,7 +276,7 @@ public sealed class ExperimentTests(ExperimentDatabaseFixture fixture) : IClassF
 }
 
 /// <summary>Ending an experiment by promoting a version (its own database: it changes what the campaign serves).</summary>
-public sealed class ExperimentPromotionTests(ExperimentDatabaseFixture fixture) : IClassFixture<ExperimentDatabaseFixture>
+public sealed class ExperimentPromotionTests(VersionsDatabaseFixture fixture) : IClassFixture<VersionsDatabaseFixture>
 {
     [Fact]
     public async Task Promoting_the_challenger_makes_it_serve_the_campaign_and_ends_the_experiment()

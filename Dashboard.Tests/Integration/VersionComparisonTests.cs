@@ -8,8 +8,11 @@ using Recs.Services.Training;
 
 namespace Recs.Tests.Integration;
 
-/// <summary>The demo business with three versions: popularity (the champion, in the cache), ALS and similar-items.</summary>
-public sealed class ComparisonDatabaseFixture : IAsyncLifetime
+/// <summary>
+/// The demo business with three versions: popularity (the champion, in the cache), ALS (trained, not promoted: a
+/// challenger) and similar-items for its own campaign. Shared by the comparison and the experiment tests.
+/// </summary>
+public sealed class VersionsDatabaseFixture : IAsyncLifetime
 {
     public DemoDatabaseFixture Database { get; } = new();
 
@@ -33,7 +36,7 @@ public sealed class ComparisonDatabaseFixture : IAsyncLifetime
     public Task DisposeAsync() => Database.DisposeAsync();
 }
 
-public sealed class VersionComparisonTests(ComparisonDatabaseFixture fixture) : IClassFixture<ComparisonDatabaseFixture>, IAsyncLifetime
+public sealed class VersionComparisonTests(VersionsDatabaseFixture fixture) : IClassFixture<VersionsDatabaseFixture>, IAsyncLifetime
 {
     private ServiceProvider _services = null!;
 

@@ -91,6 +91,10 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
     /// The comparison, shared with whoever asked the same within <see cref="Reuse"/> (or is computing it now): the
     /// versions' models never change, only the histories behind "already bought" do, slowly. Refusals are not kept.
     /// </summary>
+    /// <remarks>
+    /// The work runs on the thread pool, not on the caller's context: a page's circuit stays responsive while both
+    /// models score every user, and nothing of the comparison waits for that circuit's dispatcher.
+    /// </remarks>
     public async Task<VersionComparison> CompareRecentAsync(ComparisonQuery query, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
@@ -99,7 +103,7 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
             if (now - entry.At > Reuse || (entry.Result.IsValueCreated && entry.Result.Value.IsFaulted))
                 _recent.TryRemove(key, out _);
         }
-        var kept = _recent.GetOrAdd(query, q => (now, new Lazy<Task<VersionComparison>>(() => CompareAsync(q, CancellationToken.None))));
+        var kept = _recent.GetOrAdd(query, q => (now, new Lazy<Task<VersionComparison>>(() => Task.Run(() => CompareAsync(q, CancellationToken.None)))));
         if (_recent.Count > KeptComparisons)
         {
             foreach (var old in _recent.OrderBy(e => e.Value.At).Take(_recent.Count - KeptComparisons).Select(e => e.Key).Where(k => k != query))

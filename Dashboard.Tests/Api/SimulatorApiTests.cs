@@ -28,6 +28,8 @@ public sealed class SimulatorApiTests(ApiServerFixture server) : IAsyncLifetime
 
     private SimulationService Simulation => _services.GetRequiredService<SimulationService>();
 
+    private static bool Visited(string? jobMessage) => jobMessage is not null && System.Text.RegularExpressions.Regex.IsMatch(jobMessage, @"^[1-9][\d,]* shoppers");
+
     private static SimulationSettings Count(int shoppers) => new() { Shoppers = shoppers, ShoppersPerSecond = 500, Seed = 17 };
 
     [Fact]
@@ -76,6 +78,40 @@ public sealed class SimulatorApiTests(ApiServerFixture server) : IAsyncLifetime
         Assert.Equal(0L, await server.QueryAsync<long>("select count(*) from api_keys where name like 'shopper simulator%' and revoked_at is null"));
         Assert.True(await server.QueryAsync<long>("select count(*) from api_keys where name like 'shopper simulator%' and revoked_at is not null") >= 1);
         Assert.True(await server.QueryAsync<long>("select count(*) from audit_log where actor = 'simulator-tests' and action in ('api-key-create', 'api-key-revoke')") >= 2);
+    }
+
+    [Fact]
+    public async Task As_a_job_it_reports_progress_stops_when_cancelled_and_revokes_its_key()
+    {
+        var jobs = _services.GetRequiredService<Recs.Services.Jobs.JobService>();
+        var job = await Simulation.StartAsync(new SimulationRequest(server.App.BaseUrl,
+            new SimulationSettings { Duration = TimeSpan.FromMinutes(30), ShoppersPerSecond = 2 }, "simulator-tests"));
+        Assert.Equal(Recs.Services.Jobs.JobKinds.Simulation, job.Kind);
+        await Assert.ThrowsAsync<Recs.Services.Jobs.JobAlreadyRunningException>(() => Simulation.StartAsync(new SimulationRequest(server.App.BaseUrl,
+            new SimulationSettings { Shoppers = 1 }, "simulator-tests")));
+
+        // Wait (on what the job says, not on time) until shoppers have visited, then stop it.
+        var clock = Stopwatch.StartNew();
+        Recs.Services.Jobs.JobRecord? latest;
+        do
+        {
+            await Task.Delay(250);
+            latest = await jobs.LatestAsync(Recs.Services.Jobs.JobKinds.Simulation);
+        }
+        while (!Visited(latest?.Message) && clock.Elapsed < TimeSpan.FromSeconds(90));
+        Assert.True(Visited(latest?.Message), latest?.Message);
+        Assert.True(await Simulation.CancelAsync(job.Id, "simulator-tests"));
+
+        clock.Restart();
+        do
+        {
+            await Task.Delay(250);
+            latest = await jobs.LatestAsync(Recs.Services.Jobs.JobKinds.Simulation);
+        }
+        while (latest!.IsActive && clock.Elapsed < TimeSpan.FromSeconds(90));
+        Assert.Equal(Recs.Services.Jobs.JobStatus.Cancelled, latest.Status);
+        Assert.Equal(0L, await server.QueryAsync<long>("select count(*) from api_keys where name like 'shopper simulator%' and revoked_at is null"));
+        Assert.True(await server.QueryAsync<long>("select count(*) from audit_log where action = 'simulate' and actor = 'simulator-tests'") >= 1);
     }
 
     [Fact]

@@ -293,7 +293,7 @@ public sealed class ShopperSimulator(ShopperModel model, HttpClient http, TimePr
             using (response)
             {
                 var body = await response.Content.ReadAsStringAsync(cancellationToken);
-                var error = ErrorOf(body);
+                var error = ErrorOf(body)?.TrimEnd('.');
                 switch (response.StatusCode)
                 {
                     case HttpStatusCode.Unauthorized:

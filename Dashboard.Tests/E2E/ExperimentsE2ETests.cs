@@ -46,7 +46,7 @@ public sealed class ExperimentsE2ETests(BrowserFixture browser)
             Assert.Equal(0L, (long)(await live.ExecuteScalarAsync())!);
         }
 
-        var page = await browser.NewPageAsync(1280, 1000);
+        var page = await browser.NewPageAsync(1280, 1400);
         await app.SignInAsync(page);
         var experiments = new ExperimentsPage(page, app.BaseUrl);
         await experiments.OpenAsync();

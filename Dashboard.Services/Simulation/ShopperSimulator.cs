@@ -61,12 +61,12 @@ public sealed record SimulationProgress(long Shoppers, long Clicks, long Purchas
 public sealed record SimulatedVersion(string Version, string? Arm, long Shoppers, long Clicks, long Purchases, double Revenue);
 
 /// <summary>
-/// What a run did. Users: distinct customers among the shoppers (frequent ones come back). Requests: every HTTP request to the API (a retried one counts again). Throttled: 429 answers
+/// What a run did, and the seed that replays its shoppers. Users: distinct customers among the shoppers (frequent ones come back). Requests: every HTTP request to the API (a retried one counts again). Throttled: 429 answers
 /// waited out and retried. Errors: shoppers whose visit failed, with a few messages. Experiment: the API's report of
 /// the running (else latest) experiment on user-recommendations at the end, as it returns it.
 /// </summary>
 public sealed record SimulationSummary(
-    string Url, long Shoppers, long Users, long Requests, long Impressions, long Clicks, long Purchases, double Revenue, long Errors, long Throttled,
+    string Url, ulong Seed, long Shoppers, long Users, long Requests, long Impressions, long Clicks, long Purchases, double Revenue, long Errors, long Throttled,
     double ElapsedSeconds, double ShoppersPerSecond, IReadOnlyList<SimulatedVersion> Versions, IReadOnlyList<string> ErrorSamples, JsonNode? Experiment);
 
 /// <summary>
@@ -174,7 +174,7 @@ public sealed class ShopperSimulator(ShopperModel model, HttpClient http, TimePr
 
         var experiment = await GetJsonAsync($"api/v1/experiments/{Campaign}", cancellationToken);
         var elapsedSeconds = time.GetElapsedTime(started).TotalSeconds;
-        return new SimulationSummary(url, _shoppers, _users.Count, _requests, _impressions, _clicks, _purchases, Math.Round(_revenue, 2), _errors, _throttled,
+        return new SimulationSummary(url, settings.Seed, _shoppers, _users.Count, _requests, _impressions, _clicks, _purchases, Math.Round(_revenue, 2), _errors, _throttled,
             Math.Round(elapsedSeconds, 2), elapsedSeconds > 0 ? Math.Round(_shoppers / elapsedSeconds, 2) : 0,
             _versions.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => new SimulatedVersion(v.Key, arms.GetValueOrDefault(v.Key), v.Value.Shoppers, v.Value.Clicks, v.Value.Purchases, Math.Round(v.Value.Revenue, 2))).ToList(),
             _errorSamples.ToList(), experiment);

@@ -91,7 +91,7 @@ public sealed class SimulationService(DemoDataService demo, ApiKeyService keys, 
         ParseUrl(request.Url);
         await CheckReadyAsync(cancellationToken);
         var s = request.Settings;
-        var parameters = new { url = request.Url, shoppers = s.Shoppers, minutes = s.Duration?.TotalMinutes, rate = s.ShoppersPerSecond };
+        var parameters = new { url = request.Url, shoppers = s.Shoppers, minutes = s.Duration?.TotalMinutes, rate = s.ShoppersPerSecond, seed = s.Seed };
         var definition = new JobDefinition(JobKinds.Simulation, parameters, request.RequestedBy)
         {
             Audit = (Audit.AuditActions.Simulate, request.Url),
@@ -114,9 +114,15 @@ public sealed class SimulationService(DemoDataService demo, ApiKeyService keys, 
         return cancelled;
     }
 
-    /// <summary>One line for a job's message: what the shoppers did.</summary>
-    public static string Describe(SimulationSummary s) => string.Create(CultureInfo.InvariantCulture,
-        $"{s.Shoppers:N0} shoppers in {s.ElapsedSeconds:N0} s: {s.Clicks:N0} clicks, {s.Purchases:N0} purchases ({s.Revenue:N2} revenue), {s.Errors:N0} errors");
+    /// <summary>A job's message: what the shoppers did, then what the running experiment's report says now (when one runs).</summary>
+    public static string Describe(SimulationSummary s)
+    {
+        var done = string.Create(CultureInfo.InvariantCulture,
+            $"{s.Shoppers:N0} shoppers in {s.ElapsedSeconds:N0} s: {s.Clicks:N0} clicks, {s.Purchases:N0} purchases ({s.Revenue:N2} revenue), {s.Errors:N0} errors.");
+        return s.Experiment?["status"]?.GetValue<string>() == "running" && s.Experiment["summary"]?.GetValue<string>() is { } verdict
+            ? $"{done} Experiment: {verdict}"
+            : done;
+    }
 
     /// <summary>An absolute http(s) address; <see cref="ArgumentException"/> otherwise.</summary>
     public static Uri ParseUrl(string url) =>

@@ -29,7 +29,7 @@ public sealed class ExperimentsE2ETests(BrowserFixture browser)
 
         await using var app = await AppProcess.StartAsync(new Dictionary<string, string> { ["DemoData:Enabled"] = "false" }, dataDirectory);
         var summary = JsonDocument.Parse(await DashboardCli.RunOkAsync(
-            ["simulate", "--shoppers", Shoppers.ToString(CultureInfo.InvariantCulture), "--rate", "200", "--url", app.BaseUrl, .. database])).RootElement;
+            ["simulate", "--shoppers", Shoppers.ToString(CultureInfo.InvariantCulture), "--rate", "200", "--seed", "1", "--url", app.BaseUrl, .. database])).RootElement;
         Assert.Equal(Shoppers, summary.GetProperty("shoppers").GetInt64());
         Assert.Equal(0, summary.GetProperty("errors").GetInt64());
         Assert.True(summary.GetProperty("purchases").GetInt64() > 0, summary.ToString());
@@ -66,7 +66,7 @@ public sealed class ExperimentsE2ETests(BrowserFixture browser)
         await training.OpenAsync("auto");
         await training.SimulateShoppersAsync("0.1");
         var message = await training.WaitForSimulationAsync();
-        Assert.Matches(@"^[1-9][\d,]* shoppers in \d+ s: [\d,]+ clicks, [\d,]+ purchases .*, 0 errors$", message);
+        Assert.Matches(@"^[1-9][\d,]* shoppers in \d+ s: [\d,]+ clicks, [\d,]+ purchases .*, 0 errors\. Experiment: The challenger \(" + System.Text.RegularExpressions.Regex.Escape(als) + @"\) converts better", message);
         await training.ScreenshotAsync("training-simulation");
     }
 }

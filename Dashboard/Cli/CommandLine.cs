@@ -110,8 +110,9 @@ public static class CommandLine
                 shoppers of the demo business (drawn by activity) against a running Recs through its REST API, as a shop would:
                 ask for recommendations, click and buy by the generator's ground-truth tastes, send the events with the
                 recommendation id; --minutes wall-clock (0.5 works), --rate shoppers per second (default 5), --shoppers stop
-                after N, --url default http://localhost:5000; without --key a temporary write key is made and revoked at the
-                end (both audited); progress on stderr, a JSON summary (per version and arm) on stdout; refuses non-demo data
+                after N, --url default http://localhost:5000, --seed N replays a run's shoppers; without --key a temporary
+                write key is made and revoked at the end (both audited); progress on stderr, a JSON summary (per version
+                and arm) on stdout; refuses non-demo data
             dotnet run --project Dashboard -- models            the registry as one JSON array: version, recipe, status, campaigns,
                 metrics and baseline (popularity on the same split, same keys)
             dotnet run --project Dashboard -- batch [--campaign NAME]   refresh the serving cache (all campaigns, or one)

@@ -13,7 +13,7 @@ public static class SimulateCommand
     /// <summary>Where the dashboard listens when started with no --urls (launchSettings and the help say so).</summary>
     public const string DefaultUrl = "http://localhost:5000";
 
-    public const string Usage = "simulate --minutes N [--rate SHOPPERS_PER_SECOND] [--shoppers N] [--url URL] [--key API_KEY] [--concurrency 8] [--seed 1]";
+    public const string Usage = "simulate --minutes N [--rate SHOPPERS_PER_SECOND] [--shoppers N] [--url URL] [--key API_KEY] [--concurrency 8] [--seed N]";
 
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -29,7 +29,8 @@ public static class SimulateCommand
             Shoppers = shoppers,
             ShoppersPerSecond = Positive(verb, "rate") ?? 5,
             Concurrency = verb.GetInt("concurrency", 8),
-            Seed = (ulong)verb.GetInt("seed", 1),
+            // A new run meets other shoppers unless --seed repeats one (the summary prints the seed it used).
+            Seed = verb.Get("seed") is null ? (ulong)services.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeSeconds() : (ulong)verb.GetInt("seed", 0),
         };
         var url = verb.Get("url") ?? DefaultUrl;
         var request = new SimulationRequest(url, settings, "cli", verb.Get("key"));

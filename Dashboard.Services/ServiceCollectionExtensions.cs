@@ -62,6 +62,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ExperimentReportService>();
         services.AddSingleton<ExperimentService>();
         services.AddSingleton<TrainingService>();
+        services.AddSingleton<Simulation.SimulationService>();
         services.AddHostedService<FirstModelService>();
         services.AddSingleton<BatchRefreshService>();
         services.AddHostedService(sp => sp.GetRequiredService<BatchRefreshService>());

@@ -28,11 +28,12 @@ public static class AuditActions
     public const string AutoPromoteRefused = "auto-promote-refused";
     public const string ExperimentStart = "experiment-start";
     public const string ExperimentStop = "experiment-stop";
+    public const string Simulate = "simulate";
 
     public static readonly string[] All =
     [
         Import, Train, Promote, Cancel, Batch, AccountCreate, AccountRole, AccountDisable, AccountEnable, AccountUnlock, AccountLocked,
-        PasswordChange, PasswordReset, KeyCreate, KeyRevoke, Verdict, AutoPromoteRefused, ExperimentStart, ExperimentStop,
+        PasswordChange, PasswordReset, KeyCreate, KeyRevoke, Verdict, AutoPromoteRefused, ExperimentStart, ExperimentStop, Simulate,
     ];
 }
 

@@ -106,6 +106,28 @@ public sealed class DemoDataService(
         }
     }
 
+    /// <summary>
+    /// The spec (seed included) of the demo data this database holds, from the demo-data job that loaded it; null when
+    /// its data did not come from the generator (never seeded, or an import ran after it). Generating from it again
+    /// gives the same business, with its ground truth.
+    /// </summary>
+    public async Task<DemoDataSpec?> RecordedSpecAsync(CancellationToken cancellationToken = default)
+    {
+        const string sql = """
+            select kind as Kind, parameters::text as Parameters from jobs
+            where status = 'succeeded' and (kind = @import or (kind = @demo and (result->>'Loaded')::boolean))
+            order by id desc limit 1
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var latest = await connection.QuerySingleOrDefaultAsync<(string? Kind, string? Parameters)>(new CommandDefinition(sql,
+            new { import = JobKinds.Import, demo = JobKinds.DemoData }, cancellationToken: cancellationToken));
+        if (latest.Kind != JobKinds.DemoData || latest.Parameters is null)
+            return null;
+        var spec = System.Text.Json.JsonSerializer.Deserialize<DemoDataSpec>(latest.Parameters);
+        var products = await connection.ExecuteScalarAsync<long>(new CommandDefinition("select count(*) from products", cancellationToken: cancellationToken));
+        return spec is not null && products == spec.Products ? spec : null;
+    }
+
     private static string Message(DemoLoadResult result) => result.Loaded
         ? $"Loaded {result.TotalRows:N0} rows in {result.Elapsed.TotalSeconds:F1} s ({result.RowsPerSecond:N0} rows/s)"
         : "The database already had data; nothing loaded";

@@ -11,6 +11,7 @@ public static class JobKinds
     public const string Import = "import";
     public const string Training = "training";
     public const string Batch = "batch-inference";
+    public const string Simulation = "simulation";
 }
 
 /// <summary>Thrown when a job of the same kind is already running somewhere (this or another instance).</summary>

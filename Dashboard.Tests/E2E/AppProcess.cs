@@ -198,6 +198,7 @@ public sealed class AppProcess : IAsyncDisposable
                 _process.Kill(entireProcessTree: true);
             }
         }
+        Directory.CreateDirectory(Path.Combine(RepoPaths.Root, "artifacts"));
         await File.WriteAllTextAsync(Path.Combine(RepoPaths.Root, "artifacts", "e2e-app.log"), Log);
         _process.Dispose();
     }

@@ -43,6 +43,23 @@ public sealed class TrainingPage(IPage page, string baseUrl) : PageObject(page)
 
     public async Task<string> NewestVersionAsync() =>
         (await Page.Locator("[data-testid=job-history] tbody tr").First.Locator("a").InnerTextAsync()).Trim();
+
+    /// <summary>Presses "Simulate shoppers" for <paramref name="minutes"/> of wall-clock time.</summary>
+    public async Task SimulateShoppersAsync(string minutes)
+    {
+        var field = Page.Locator("input[data-testid=simulation-minutes]");
+        await field.FillAsync(minutes);
+        await field.PressAsync("Tab");
+        await Assertions.Expect(Page.Locator("[data-testid=start-simulation]")).ToBeEnabledAsync();
+        await Page.Locator("[data-testid=start-simulation]").ClickAsync();
+    }
+
+    /// <summary>Waits for the simulation to finish and returns its message (what the shoppers did).</summary>
+    public async Task<string> WaitForSimulationAsync()
+    {
+        await Assertions.Expect(Page.Locator("[data-testid=simulation] [data-testid=status]")).ToHaveTextAsync("succeeded", new() { Timeout = 120_000 });
+        return await Page.Locator("[data-testid=simulation-message]").InnerTextAsync();
+    }
 }
 
 public sealed class ModelsPage(IPage page, string baseUrl) : PageObject(page)

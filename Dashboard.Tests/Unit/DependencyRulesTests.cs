@@ -28,6 +28,8 @@ public sealed class DependencyRulesTests
         ["Analytics"] = ["Models", "Engine", "Data"],
         // Verdicts replay what serving would answer (its users' histories), so they sit above it; training asks them before promoting.
         ["Verdicts"] = ["Models", "Engine", "Serving", "Audit", "Data"],
+        // The shopper simulator drives the API over HTTP like any shop; it reads the demo's ground truth and mints its key.
+        ["Simulation"] = ["Ingestion", "Security", "Models", "Engine", "Jobs", "Audit", "Data"],
     };
 
     private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes).GetFields(BindingFlags.Public | BindingFlags.Static)

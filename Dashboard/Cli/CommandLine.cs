@@ -33,7 +33,7 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "accounts", "api-keys", "experiments", "help"];
+    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "accounts", "api-keys", "experiments", "simulate", "help"];
 
     // Verbs whose first words name an action and its target: accounts create alice --role engineer.
     private static readonly string[] VerbsWithActions = ["accounts", "api-keys", "experiments"];
@@ -106,6 +106,13 @@ public static class CommandLine
             dotnet run --project Dashboard -- experiments promote --campaign C [--version X.Y.Z]   end it with the winner (or
                 the version given) serving everyone
             dotnet run --project Dashboard -- experiments list   every experiment, newest first
+            dotnet run --project Dashboard -- simulate --minutes N [--rate R] [--shoppers N] [--url URL] [--key KEY]
+                shoppers of the demo business (drawn by activity) against a running Recs through its REST API, as a shop would:
+                ask for recommendations, click and buy by the generator's ground-truth tastes, send the events with the
+                recommendation id; --minutes wall-clock (0.5 works), --rate shoppers per second (default 5), --shoppers stop
+                after N, --url default http://localhost:5000, --seed N replays a run's shoppers; without --key a temporary
+                write key is made and revoked at the end (both audited); progress on stderr, a JSON summary (per version
+                and arm) on stdout; refuses non-demo data
             dotnet run --project Dashboard -- models            the registry as one JSON array: version, recipe, status, campaigns,
                 metrics and baseline (popularity on the same split, same keys)
             dotnet run --project Dashboard -- batch [--campaign NAME]   refresh the serving cache (all campaigns, or one)
@@ -183,6 +190,8 @@ public static class CommandLine
                 return await SecurityCommands.ApiKeysAsync(verb, services, stdout);
             case "experiments":
                 return await ExperimentCommands.RunAsync(verb, services, stdout);
+            case "simulate":
+                return await SimulateCommand.RunAsync(verb, services, stdout, stderr);
             default:
                 return PrintHelp();
         }

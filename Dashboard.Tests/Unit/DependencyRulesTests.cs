@@ -28,6 +28,8 @@ public sealed class DependencyRulesTests
         ["Analytics"] = ["Models", "Engine", "Data"],
         // Verdicts replay what serving would answer (its users' histories), so they sit above it; training asks them before promoting.
         ["Verdicts"] = ["Models", "Engine", "Serving", "Audit", "Data"],
+        // The champion's health replays what serving would answer, like the verdicts.
+        ["Monitoring"] = ["Models", "Engine", "Serving", "Data"],
     };
 
     private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes).GetFields(BindingFlags.Public | BindingFlags.Static)

@@ -55,8 +55,8 @@ public sealed record DriftFigures(
     public double? NdcgDrop => ReplayedNdcg is { } r && OfflineNdcg is { } o ? DriftStatistics.RelativeDrop(r, o) : null;
 }
 
-/// <summary>One signal of a check, with the sentence the pages show.</summary>
-public sealed record HealthSignal(string Key, string Label, double? Value, double Threshold, string State, string Message)
+/// <summary>One signal of a check, with the sentence the pages show and its figure in short ("38 %", "0.0612 vs 0.1180 offline").</summary>
+public sealed record HealthSignal(string Key, string Label, double? Value, double Threshold, string State, string Message, string Figure = "—")
 {
     public bool IsCrossed => State == SignalState.Crossed;
 }
@@ -89,7 +89,7 @@ public sealed record HealthReport(string Version, string Recipe, DateTime Checke
         return new HealthReport(version, recipe, checkedAt, seconds, status, f, signals);
 
         HealthSignal Share(string key, string label, double value, double threshold, string message) => enough
-            ? new(key, label, value, threshold, value > threshold ? SignalState.Crossed : SignalState.Ok, message)
+            ? new(key, label, value, threshold, value > threshold ? SignalState.Crossed : SignalState.Ok, message, P(value))
             : new(key, label, null, threshold, SignalState.TooFew, tooFewEvents);
 
         HealthSignal Ndcg()
@@ -102,11 +102,12 @@ public sealed record HealthReport(string Version, string Recipe, DateTime Checke
                     $"Not enough new data yet to replay: {N(f.ReplayUsers)} users with earlier history were active in the last {f.ReplayDays} days (judged from {N(o.MinReplayUsers)})");
             var direction = drop >= 0 ? $"{P(drop)} lower" : $"{P(-drop)} higher";
             return new(HealthSignals.Ndcg, label, drop, o.NdcgDrop, drop > o.NdcgDrop ? SignalState.Crossed : SignalState.Ok,
-                $"NDCG@10 replayed on the last {f.ReplayDays} days is {F(f.ReplayedNdcg!.Value)} against {F(f.OfflineNdcg.Value)} offline: {direction} ({N(f.ReplayUsers)} users; threshold {P(o.NdcgDrop)} lower)");
+                $"NDCG@10 replayed on the last {f.ReplayDays} days is {F(f.ReplayedNdcg!.Value)} against {F(f.OfflineNdcg.Value)} offline: {direction} ({N(f.ReplayUsers)} users; threshold {P(o.NdcgDrop)} lower)",
+                $"{F(f.ReplayedNdcg!.Value)} vs {F(f.OfflineNdcg.Value)}");
         }
     }
 
-    internal static string P(double share) => (share * 100).ToString("F0", CultureInfo.InvariantCulture) + " %";
+    public static string P(double share) => (share * 100).ToString("F0", CultureInfo.InvariantCulture) + " %";
 
     private static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
 

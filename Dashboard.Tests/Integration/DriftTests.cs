@@ -36,37 +36,40 @@ public sealed class DriftDatabaseFixture : IAsyncLifetime
 
     public Task DisposeAsync() => Database.DisposeAsync();
 
-    /// <summary>
-    /// Appends a drifted last week of October: 600 customers nobody had seen buy 3 each of 20 products nobody had seen,
-    /// all in a new category, and 400 known customers each buy 2 of the products shoppers bought least before October
-    /// (but did buy: they are not new).
-    /// </summary>
+    /// <summary>Appends <see cref="AppendDriftAsync(Npgsql.NpgsqlConnection, DateTime, DateTime)"/>'s drift in the last week of October.</summary>
     public async Task AppendDriftAsync()
     {
         await using var connection = await Database.DataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync("""
-            insert into customers (external_id, region) select 'drift-user-' || g, 'North' from generate_series(1, 600) g;
-            insert into products (external_id, name, category, price) select 'drift-item-' || g, 'Drift gadget ' || g, 'Gadgets', 19.99 from generate_series(1, 20) g;
-            insert into interactions (user_id, item_id, event_type, occurred_at)
-            select c.id, p.id, 'purchase', timestamptz '2026-10-28 10:00:00+00' + (g * interval '3 minutes')
-            from generate_series(1, 1800) g
-            join customers c on c.external_id = 'drift-user-' || (1 + (g - 1) / 3)
-            join products p on p.external_id = 'drift-item-' || (1 + (g * 7) % 20);
-            with rare as (
-                select p.id, row_number() over (order by count(i.id), p.id) as r
-                from products p join interactions i on i.item_id = p.id and i.occurred_at < @trainedUntil
-                where p.external_id not like 'drift-%'
-                group by p.id
-            ), known as (
-                select user_id, row_number() over (order by user_id) as r
-                from (select distinct user_id from interactions where occurred_at < @trainedUntil) u
-            )
-            insert into interactions (user_id, item_id, event_type, occurred_at)
-            select k.user_id, rare.id, 'purchase', timestamptz '2026-10-29 09:00:00+00' + (k.r * interval '4 minutes')
-            from known k join rare on rare.r in (1 + k.r % 10, 11 + k.r % 10)
-            where k.r <= 400;
-            """, new { trainedUntil = TrainedUntil });
+        await AppendDriftAsync(connection, TrainedUntil, new DateTime(2026, 10, 28, 10, 0, 0, DateTimeKind.Utc));
     }
+
+    /// <summary>
+    /// Appends drifted events from <paramref name="at"/> on (within the hour): 600 customers nobody had seen buy 3 each
+    /// of 20 products nobody had seen, all in a new category, and 400 known customers each buy 2 of the products
+    /// shoppers bought least before <paramref name="trainedUntil"/> (but did buy: they are not new).
+    /// </summary>
+    public static Task AppendDriftAsync(Npgsql.NpgsqlConnection connection, DateTime trainedUntil, DateTime at) => connection.ExecuteAsync("""
+        insert into customers (external_id, region) select 'drift-user-' || g, 'North' from generate_series(1, 600) g;
+        insert into products (external_id, name, category, price) select 'drift-item-' || g, 'Drift gadget ' || g, 'Gadgets', 19.99 from generate_series(1, 20) g;
+        insert into interactions (user_id, item_id, event_type, occurred_at)
+        select c.id, p.id, 'purchase', @at + (g * interval '1 second')
+        from generate_series(1, 1800) g
+        join customers c on c.external_id = 'drift-user-' || (1 + (g - 1) / 3)
+        join products p on p.external_id = 'drift-item-' || (1 + (g * 7) % 20);
+        with rare as (
+            select p.id, row_number() over (order by count(i.id), p.id) as r
+            from products p join interactions i on i.item_id = p.id and i.occurred_at < @trainedUntil
+            where p.external_id not like 'drift-%'
+            group by p.id
+        ), known as (
+            select user_id, row_number() over (order by user_id) as r
+            from (select distinct user_id from interactions where occurred_at < @trainedUntil) u
+        )
+        insert into interactions (user_id, item_id, event_type, occurred_at)
+        select k.user_id, rare.id, 'purchase', @at + (k.r * interval '2 seconds')
+        from known k join rare on rare.r in (1 + k.r % 10, 11 + k.r % 10)
+        where k.r <= 400;
+        """, new { trainedUntil, at });
 }
 
 public sealed class DriftTests(DriftDatabaseFixture fixture, ITestOutputHelper output) : IClassFixture<DriftDatabaseFixture>
@@ -101,6 +104,38 @@ public sealed class DriftTests(DriftDatabaseFixture fixture, ITestOutputHelper o
         Assert.Equal(report.Status, stored.Status);
         Assert.Equal(report.Figures.Events, stored.Figures.Events);
         Assert.Equal(report.Signals.Select(s => s.Message), stored.Signals.Select(s => s.Message));
+    }
+}
+
+/// <summary>The daily check as a hosted service: its first run comes Drift:FirstCheckSeconds after start and is stored.</summary>
+public sealed class DriftCheckServiceTests(DriftDatabaseFixture fixture) : IClassFixture<DriftDatabaseFixture>
+{
+    [Fact]
+    public async Task The_first_scheduled_check_runs_after_start_and_stores_its_report()
+    {
+        await using var services = TestServices.Create(fixture.Database.ConnectionString, new Dictionary<string, string?> { ["Drift:FirstCheckSeconds"] = "0" });
+        var drift = services.GetRequiredService<DriftService>();
+        Assert.Null(await drift.LatestAsync());
+        var check = services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<DriftCheckService>().Single();
+
+        await check.StartAsync(CancellationToken.None);
+        try
+        {
+            // Waits for the outcome, however long the machine takes (up to a minute).
+            var deadline = DateTime.UtcNow.AddMinutes(1);
+            while (await drift.LatestAsync() is null)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no check was stored within a minute of start");
+                await Task.Delay(100);
+            }
+        }
+        finally
+        {
+            await check.StopAsync(CancellationToken.None);
+        }
+        var stored = await drift.LatestAsync();
+        Assert.Equal(fixture.Champion, stored!.Version);
+        Assert.Equal(HealthStatus.Healthy, stored.Status);
     }
 }
 

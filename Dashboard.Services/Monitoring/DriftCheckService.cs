@@ -1,31 +1,54 @@
+using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Recs.Services.Data;
+using Recs.Services.Models;
 
 namespace Recs.Services.Monitoring;
 
 /// <summary>
-/// Checks the champion's health Drift:FirstCheckSeconds after start and then every Drift:CheckHours, stores the report
-/// and logs a warning naming each crossed threshold. Skips while there is no champion.
+/// Checks the champion's health Drift:FirstCheckSeconds after start, then every Drift:CheckHours and whenever a new
+/// champion is promoted (so the pages do not say "not checked yet" for a day); stores the report and logs a warning
+/// naming each crossed threshold. Skips while there is no champion.
 /// </summary>
-public sealed class DriftCheckService(DriftService drift, IOptions<DriftOptions> options, TimeProvider time, ILogger<DriftCheckService> logger) : BackgroundService
+public sealed class DriftCheckService(DriftService drift, ChangeFeed feed, IOptions<DriftOptions> options, TimeProvider time, ILogger<DriftCheckService> logger)
+    : BackgroundService
 {
+    // One pending wake-up is enough: a promotion heard twice (here and through the database) checks once.
+    private readonly Channel<bool> _promoted = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var hours = options.Value.CheckHours;
         if (hours <= 0)
             return;
+        using var subscription = feed.Subscribe(ChangeChannels.Models, notice =>
+        {
+            if (notice.StartsWith(Campaigns.UserRecommendations + ":", StringComparison.Ordinal))
+                _promoted.Writer.TryWrite(true);
+        });
         var delay = TimeSpan.FromSeconds(options.Value.FirstCheckSeconds);
         while (!stoppingToken.IsCancellationRequested)
         {
-            try
+            using (var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
             {
-                await Task.Delay(delay, time, stoppingToken);
+                var timer = Task.Delay(delay, time, wait.Token);
+                var promoted = _promoted.Reader.WaitToReadAsync(wait.Token).AsTask();
+                await Task.WhenAny(timer, promoted);
+                await wait.CancelAsync();
+                try
+                {
+                    await Task.WhenAll(timer, promoted);
+                }
+                catch (OperationCanceledException)
+                {
+                    // the one that did not finish
+                }
             }
-            catch (OperationCanceledException)
-            {
+            if (stoppingToken.IsCancellationRequested)
                 return;
-            }
+            _promoted.Reader.TryRead(out _);
             delay = TimeSpan.FromHours(hours);
             try
             {

@@ -41,7 +41,7 @@ public sealed class DriftService(NpgsqlDataSource dataSource, ModelRegistry regi
         if (figures.LatestEvent is { } latest)
         {
             var replayFrom = Max(trainedThrough, latest.AddDays(-options.Value.ReplayDays));
-            var (users, ndcg) = await ReplayAsync(replayFrom, types, cancellationToken);
+            var (users, ndcg) = await ReplayAsync(version.Version, replayFrom, types, cancellationToken);
             figures = figures with { ReplayFrom = replayFrom, ReplayUsers = users, ReplayedNdcg = ndcg };
         }
         figures = figures with { OfflineNdcg = version.Metric($"ndcg@{K}") };
@@ -113,14 +113,15 @@ public sealed class DriftService(NpgsqlDataSource dataSource, ModelRegistry regi
     }
 
     /// <summary>
-    /// The champion's mean NDCG@10 over the users active after <paramref name="replayFrom"/>: each user's list as serving
+    /// The version's mean NDCG@10 over the users active after <paramref name="replayFrom"/>: each user's list as serving
     /// computes it (<see cref="ServedLists.ForUser"/>: their trained row, else their history folded in) from their
     /// history up to then; relevant = the products they had events on since, minus those already in that history when
     /// the model leaves seen items out; users with no earlier history are left out, as the offline evaluator does.
     /// </summary>
-    private async Task<(int Users, double? Ndcg)> ReplayAsync(DateTime replayFrom, string[] types, CancellationToken cancellationToken)
+    private async Task<(int Users, double? Ndcg)> ReplayAsync(string version, DateTime replayFrom, string[] types, CancellationToken cancellationToken)
     {
-        var model = await models.ChampionAsync(cancellationToken);
+        // By version, not "the champion": a promotion between reading the registry and loading must not mix two models.
+        var model = await models.GetAsync(version, cancellationToken);
         if (model is null)
             return (0, null);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);

@@ -23,6 +23,9 @@ public static class SignalState
     public const string Ok = "ok";
     public const string Crossed = "crossed";
     public const string TooFew = "too-few";
+
+    /// <summary>The signal cannot apply to this data (a catalogue without categories has no mix to shift).</summary>
+    public const string NotApplicable = "not-applicable";
 }
 
 /// <summary>The four signals, by key.</summary>
@@ -77,14 +80,17 @@ public sealed record HealthReport(string Version, string Recipe, DateTime Checke
                 $"{P(f.NewUserShare)} of events since training come from users the model has never seen ({N(f.NewUsers)} users; threshold {P(o.NewUserShare)})"),
             Share(HealthSignals.NewItems, "Events on new products", f.NewItemShare, o.NewItemShare,
                 $"{P(f.NewItemShare)} of events since training are on products the model has never seen ({N(f.NewItems)} products; threshold {P(o.NewItemShare)})"),
-            Share(HealthSignals.CategoryMix, "Category mix shift", f.CategoryDistance, o.CategoryShift,
+            f.Categories.Count < 2
+                ? new(HealthSignals.CategoryMix, "Category mix shift", null, o.CategoryShift, SignalState.NotApplicable,
+                    "The products have one category or none: there is no category mix to compare")
+                : Share(HealthSignals.CategoryMix, "Category mix shift", f.CategoryDistance, o.CategoryShift,
                 $"The category mix since training is {P(f.CategoryDistance)} away from the training data's (total variation distance; threshold {P(o.CategoryShift)})" +
                 (f.Categories.Count > 0 ? $"; most moved: {string.Join(", ", f.Categories.Take(3).Select(c => $"{c.Category} {P(c.Trained)} → {P(c.Recent)}"))}" : "")),
             Ndcg(),
         };
         var status = f.Events == 0 ? HealthStatus.NoNewData
             : signals.Any(s => s.IsCrossed) ? HealthStatus.Drifting
-            : signals.All(s => s.State == SignalState.TooFew) ? HealthStatus.TooFewData
+            : signals.All(s => s.State is SignalState.TooFew or SignalState.NotApplicable) ? HealthStatus.TooFewData
             : HealthStatus.Healthy;
         return new HealthReport(version, recipe, checkedAt, seconds, status, f, signals);
 
@@ -101,8 +107,10 @@ public sealed record HealthReport(string Version, string Recipe, DateTime Checke
                 return new(HealthSignals.Ndcg, label, null, o.NdcgDrop, SignalState.TooFew,
                     $"Not enough new data yet to replay: {N(f.ReplayUsers)} users with earlier history were active in the last {f.ReplayDays} days (judged from {N(o.MinReplayUsers)})");
             var direction = drop >= 0 ? $"{P(drop)} lower" : $"{P(-drop)} higher";
+            // The replay never reaches back before training ended, so right after training it covers fewer days than configured.
+            var days = f.ReplayFrom is { } rf && f.LatestEvent is { } le ? Math.Max(1, (int)Math.Ceiling((le - rf).TotalDays)) : f.ReplayDays;
             return new(HealthSignals.Ndcg, label, drop, o.NdcgDrop, drop > o.NdcgDrop ? SignalState.Crossed : SignalState.Ok,
-                $"NDCG@10 replayed on the last {f.ReplayDays} days is {F(f.ReplayedNdcg!.Value)} against {F(f.OfflineNdcg.Value)} offline: {direction} ({N(f.ReplayUsers)} users; threshold {P(o.NdcgDrop)} lower)",
+                $"NDCG@10 replayed on the last {days} day{(days == 1 ? "" : "s")} is {F(f.ReplayedNdcg!.Value)} against {F(f.OfflineNdcg.Value)} offline: {direction} ({N(f.ReplayUsers)} users; threshold {P(o.NdcgDrop)} lower)",
                 $"{F(f.ReplayedNdcg!.Value)} vs {F(f.OfflineNdcg.Value)}");
         }
     }

@@ -106,6 +106,8 @@ public sealed class ModelHealthCardTests(DriftDatabaseFixture fixture) : MudBuni
         foreach (var key in new[] { HealthSignals.NewUsers, HealthSignals.NewItems, HealthSignals.CategoryMix, HealthSignals.Ndcg })
             Assert.Equal(SignalState.Ok, cut.Find($"[data-testid=health-figure-{key}]").GetAttribute("data-state"));
         Assert.Matches(@"^0\.\d{4} vs 0\.\d{4}$", cut.Find("[data-testid=health-figure-ndcg] .stat-value").TextContent.Trim());
+        // One check so far: one day in the history, healthy.
+        Assert.Equal(["healthy"], cut.FindAll("[data-testid=health-history] .mud-chip").Select(c => c.GetAttribute("data-status")));
     }
 }
 

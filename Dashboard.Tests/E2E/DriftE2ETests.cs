@@ -36,6 +36,7 @@ public sealed class DriftE2ETests(BrowserFixture browser)
         Assert.Contains("of events since training come from users the model has never seen (600 users; threshold 25 %)", warning, StringComparison.Ordinal);
         Assert.Contains("most moved: Gadgets 0 % →", warning, StringComparison.Ordinal);
         await Assertions.Expect(page.Locator("[data-testid=health-retrain]")).ToBeEnabledAsync();
+        await overview.AssertChartIsDrawnAsync();
         await overview.ScreenshotAsync("overview-drift-warning");
 
         await page.GotoAsync(app.BaseUrl + "/models");

@@ -107,11 +107,11 @@ public sealed class DriftTests(DriftDatabaseFixture fixture, ITestOutputHelper o
     }
 }
 
-/// <summary>The daily check as a hosted service: its first run comes Drift:FirstCheckSeconds after start and is stored.</summary>
+/// <summary>The daily check as a hosted service: its first run comes Drift:FirstCheckSeconds after start, the next when a champion is promoted.</summary>
 public sealed class DriftCheckServiceTests(DriftDatabaseFixture fixture) : IClassFixture<DriftDatabaseFixture>
 {
     [Fact]
-    public async Task The_first_scheduled_check_runs_after_start_and_stores_its_report()
+    public async Task The_first_check_runs_after_start_and_a_promotion_checks_again_before_the_next_day()
     {
         await using var services = TestServices.Create(fixture.Database.ConnectionString, new Dictionary<string, string?> { ["Drift:FirstCheckSeconds"] = "0" });
         var drift = services.GetRequiredService<DriftService>();
@@ -121,21 +121,30 @@ public sealed class DriftCheckServiceTests(DriftDatabaseFixture fixture) : IClas
         await check.StartAsync(CancellationToken.None);
         try
         {
-            // Waits for the outcome, however long the machine takes (up to a minute).
-            var deadline = DateTime.UtcNow.AddMinutes(1);
-            while (await drift.LatestAsync() is null)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "no check was stored within a minute of start");
-                await Task.Delay(100);
-            }
+            await WaitForChecksAsync(drift, 1);
+            var stored = await drift.LatestAsync();
+            Assert.Equal(fixture.Champion, stored!.Version);
+            Assert.Equal(HealthStatus.Healthy, stored.Status);
+
+            // The next scheduled check is a day away (Drift:CheckHours 24): only the promotion can bring a second one.
+            await services.GetRequiredService<Recs.Services.Models.ModelRegistry>().PromoteAsync(fixture.Champion);
+            await WaitForChecksAsync(drift, 2);
         }
         finally
         {
             await check.StopAsync(CancellationToken.None);
         }
-        var stored = await drift.LatestAsync();
-        Assert.Equal(fixture.Champion, stored!.Version);
-        Assert.Equal(HealthStatus.Healthy, stored.Status);
+    }
+
+    // Waits for the outcome, however long the machine takes (up to a minute).
+    private static async Task WaitForChecksAsync(DriftService drift, int count)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while ((await drift.HistoryAsync(10)).Count < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"fewer than {count} checks were stored within a minute");
+            await Task.Delay(100);
+        }
     }
 }
 

@@ -66,6 +66,15 @@ public sealed class DriftStatisticsTests
     }
 
     [Fact]
+    public void Right_after_training_the_replay_says_how_many_days_it_covers()
+    {
+        // The newest event is two and a half days after training ended: the replay covers those, not a week.
+        var f = Figures() with { ReplayFrom = new DateTime(2026, 10, 28, 12, 0, 0, DateTimeKind.Utc) };
+
+        Assert.StartsWith("NDCG@10 replayed on the last 3 days is 0.1000 against 0.1200 offline: 17 % lower", Judge(f).Signals[3].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void At_the_threshold_is_not_crossed_and_above_it_is()
     {
         Assert.Equal(SignalState.Ok, Judge(Figures(newUserEvents: 250)).Signals.Single(s => s.Key == HealthSignals.NewUsers).State);
@@ -83,6 +92,18 @@ public sealed class DriftStatisticsTests
         Assert.All(report.Signals, s => Assert.Equal(SignalState.TooFew, s.State));
         Assert.Equal("Not enough new data yet: 150 events since training (judged from 200)", report.Signals[0].Message);
         Assert.StartsWith("Not enough new data yet to replay: 12 users", report.Signals[3].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_catalogue_without_categories_has_no_mix_to_judge()
+    {
+        // As Online Retail: every product in "(none)", so the distance is 0 by construction, not because nothing moved.
+        var report = Judge(Figures(distance: 0) with { Categories = [new CategoryShare("(none)", 1, 1)] });
+
+        var mix = report.Signals.Single(s => s.Key == HealthSignals.CategoryMix);
+        Assert.Equal(SignalState.NotApplicable, mix.State);
+        Assert.Null(mix.Value);
+        Assert.Equal(HealthStatus.Healthy, report.Status); // the other three still judge
     }
 
     [Fact]

@@ -17,18 +17,23 @@ public sealed class DriftE2ETests(BrowserFixture browser)
 
         // No scheduled check during the test: the button decides when it runs.
         await using var app = await AppProcess.StartAsync(new Dictionary<string, string> { ["DemoData:Enabled"] = "false", ["Drift:CheckHours"] = "0" }, dataDirectory);
+        var page = await browser.NewPageAsync(1280, 1000);
+        await app.SignInAsync(page);
+        var overview = new OverviewPage(page, app.BaseUrl);
+        await overview.OpenAsync();
+        await overview.WaitForFiguresAsync();
+
+        // Right after training nothing has happened since: the compact card says so.
+        await overview.CheckHealthNowAsync("no-new-data");
+        await Assertions.Expect(page.Locator("[data-testid=health-summary]")).ToContainTextAsync("No interactions since");
+        await page.Locator("[data-testid=model-health]").ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, "overview-health-no-new-data.png") });
+
         await using (var connection = new NpgsqlConnection(app.ConnectionString))
         {
             await connection.OpenAsync();
             var now = DateTime.UtcNow;
             await Integration.DriftDatabaseFixture.AppendDriftAsync(connection, now.AddDays(-1), now.AddHours(-2));
         }
-
-        var page = await browser.NewPageAsync(1280, 1000);
-        await app.SignInAsync(page);
-        var overview = new OverviewPage(page, app.BaseUrl);
-        await overview.OpenAsync();
-        await overview.WaitForFiguresAsync();
         await overview.CheckHealthNowAsync("drifting");
 
         var warning = await overview.HealthWarningTextAsync();

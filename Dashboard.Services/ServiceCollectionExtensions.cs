@@ -66,6 +66,9 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<FirstModelService>();
         services.AddSingleton<BatchRefreshService>();
         services.AddHostedService(sp => sp.GetRequiredService<BatchRefreshService>());
+        services.AddOptions<Monitoring.DriftOptions>().BindConfiguration(Monitoring.DriftOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Monitoring.DriftService>();
+        services.AddHostedService<Monitoring.DriftCheckService>();
         return services;
     }
 }

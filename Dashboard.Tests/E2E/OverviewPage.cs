@@ -33,5 +33,14 @@ public sealed class OverviewPage(IPage page, string baseUrl) : PageObject(page)
     public async Task AssertChartIsDrawnAsync() =>
         await Assertions.Expect(Page.Locator("[data-testid=chart-interactions-per-month] svg.main-svg").First).ToBeVisibleAsync(new() { Timeout = ChartTimeout });
 
+    /// <summary>Presses "Check now" on the model-health panel and waits for the check to show <paramref name="status"/>.</summary>
+    public async Task CheckHealthNowAsync(string status)
+    {
+        await Page.Locator("[data-testid=health-check]").ClickAsync();
+        await Page.Locator($"[data-testid=model-health][data-status={status}]").WaitForAsync(new() { Timeout = 60_000 });
+    }
+
+    public async Task<string> HealthWarningTextAsync() => await Page.Locator("[data-testid=health-warning]").InnerTextAsync();
+
     public async Task<int> CountCategoryRowsAsync() => await Page.Locator("[data-testid=top-categories] tbody tr").CountAsync();
 }

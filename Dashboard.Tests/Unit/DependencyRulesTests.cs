@@ -30,6 +30,8 @@ public sealed class DependencyRulesTests
         ["Verdicts"] = ["Models", "Engine", "Serving", "Audit", "Data"],
         // The shopper simulator drives the API over HTTP like any shop; it reads the demo's ground truth and mints its key.
         ["Simulation"] = ["Ingestion", "Security", "Models", "Engine", "Jobs", "Audit", "Data"],
+        // The champion's health replays what serving would answer, like the verdicts.
+        ["Monitoring"] = ["Models", "Engine", "Serving", "Data"],
     };
 
     private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes).GetFields(BindingFlags.Public | BindingFlags.Static)

@@ -33,7 +33,7 @@ public sealed class CommandLineException : Exception
 /// <summary>Headless verbs for cron and CI: <c>dotnet run --project Dashboard -- VERB [--option value]...</c>.</summary>
 public static class CommandLine
 {
-    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "bench", "evaluate", "accounts", "api-keys", "experiments", "simulate", "help"];
+    private static readonly string[] Verbs = ["seed", "import", "quality", "train", "promote", "batch", "campaigns", "models", "bench", "evaluate", "accounts", "api-keys", "experiments", "simulate", "health", "help"];
 
     // Verbs whose first words name an action and its target: accounts create alice --role engineer.
     private static readonly string[] VerbsWithActions = ["accounts", "api-keys", "experiments"];
@@ -115,6 +115,9 @@ public static class CommandLine
                 and arm) on stdout; refuses non-demo data
             dotnet run --project Dashboard -- models            the registry as one JSON array: version, recipe, status, campaigns,
                 metrics and baseline (popularity on the same split, same keys)
+            dotnet run --project Dashboard -- health [--latest]   check the champion's drift since its training data ended now
+                (stored, as the daily check does) and print it as JSON: status, and per signal (new users, new products,
+                category mix, NDCG@10 replayed on the last days) its state, figure, threshold and sentence; --latest: the stored one
             dotnet run --project Dashboard -- batch [--campaign NAME]   refresh the serving cache (all campaigns, or one)
             dotnet run -c Release --project Dashboard -- bench [--parts peak,als-online-retail,als-database,similar-items,batch,regions,compare,import-online-retail,import-personalize,recipes,auto,demo-check,demo-generate]
                 --runs 3 --iterations 5 --online-retail PATH --users 1000000 --items 50000 --factors 64
@@ -152,6 +155,8 @@ public static class CommandLine
                 Database:StartTimeoutSeconds, Database:ServerSettings:<name>, DemoData:Enabled, DemoData:Customers,
                 DemoData:Products, DemoData:OrderLines, DemoData:Seed, DemoData:LastMonth,
                 Training:EventWeights:<type>, Training:TopN, Training:BatchRefreshHours,
+                Drift:NewUserShare, Drift:NewItemShare, Drift:CategoryShift, Drift:NdcgDrop, Drift:MinEvents, Drift:MinReplayUsers,
+                Drift:ReplayDays, Drift:CheckHours, Drift:FirstCheckSeconds, Drift:KeepDays,
                 Auth:InitialAdminUserName, Auth:InitialAdminPassword, Auth:LockoutFailures, Auth:LockoutMinutes, Auth:SessionMinutes, Auth:SignInsPerMinute,
                 Aws:AccessKeys:<access key id> (= secret key, for the AWS-compatible endpoints), Api:EventsPerSecond, Api:EventsBurst,
                 Experiments:ClickEventTypes:<n>, Experiments:ConversionEventType, Experiments:ConversionWindowHours,
@@ -192,6 +197,8 @@ public static class CommandLine
                 return await ExperimentCommands.RunAsync(verb, services, stdout);
             case "simulate":
                 return await SimulateCommand.RunAsync(verb, services, stdout, stderr);
+            case "health":
+                return await HealthCommand.RunAsync(verb, services, stdout);
             default:
                 return PrintHelp();
         }

@@ -61,6 +61,10 @@ public sealed class RemoteCampaignOptions
     [Range(0, 20, ErrorMessage = "Engine:Remote:<campaign>:MaxRetries must be between 0 and 20.")]
     public int MaxRetries { get; set; } = 5;
 
+    /// <summary>True when Endpoint is empty (the regional default) or an absolute http(s) address.</summary>
+    public bool HasValidEndpoint => string.IsNullOrWhiteSpace(Endpoint)
+        || Uri.TryCreate(Endpoint, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
+
     /// <summary>The endpoint the requests go to.</summary>
     public Uri EndpointUri => new(string.IsNullOrWhiteSpace(Endpoint) ? $"https://personalize-runtime.{Region}.amazonaws.com" : Endpoint);
 

@@ -28,6 +28,12 @@ public sealed class RemotePersonalizeServer : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The answer to unscripted requests (given the request body); null: a two-item list.</summary>
+    public Func<HttpContext, JsonElement, Task>? Answer { get; set; }
+
+    /// <summary>Requests after this many are refused as badly signed (a secret rotated mid-fetch); null: never.</summary>
+    public int? FailFrom { get; set; }
+
     private RemotePersonalizeServer(WebApplication app)
     {
         _app = app;
@@ -57,8 +63,10 @@ public sealed class RemotePersonalizeServer : IAsyncDisposable
             }
             if (server._script.TryDequeue(out var answer))
                 await answer(context);
+            else if (server.FailFrom is { } from && server.Requests.Count > from)
+                await Error(context, 403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided.");
             else
-                await Ok(context, "P1", "P2");
+                await (server.Answer ?? ((c, _) => Ok(c, "P1", "P2")))(context, JsonDocument.Parse(bytes).RootElement);
         });
         await app.StartAsync();
         server = new RemotePersonalizeServer(app);

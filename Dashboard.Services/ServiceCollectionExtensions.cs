@@ -46,6 +46,16 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ModelRegistry>();
         services.AddSingleton<ModelStore>();
         services.AddSingleton<BatchInference>();
+        services.AddOptions<Remote.EngineOptions>().BindConfiguration(Remote.EngineOptions.Section)
+            .Validate(o => o.Remote.Keys.All(c => c is Campaigns.UserRecommendations or Campaigns.SimilarItems),
+                "Engine:Remote:<campaign> can be user-recommendations or similar-items (personalized-ranking is answered live by Recs' own model).")
+            .Validate(o => o.Remote.Values.All(c => System.ComponentModel.DataAnnotations.Validator.TryValidateObject(c, new(c), null, validateAllProperties: true)
+                    && c.HasValidEndpoint),
+                "Each Engine:Remote:<campaign> needs Region and CampaignArn, an absolute http(s) Endpoint if any, and its Concurrency, RequestsPerSecond, TimeoutSeconds and MaxRetries within their ranges.")
+            .ValidateOnStart();
+        services.AddHttpClient(RemoteBatch.HttpClientName);
+        services.AddSingleton<RemoteBatch>();
+        services.AddSingleton<CampaignEngines>();
         services.AddOptions<Serving.ApiOptions>().BindConfiguration(Serving.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Serving.ServingCache>();
         services.AddSingleton<Serving.RecommendationService>();

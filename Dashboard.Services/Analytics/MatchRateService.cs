@@ -55,13 +55,13 @@ public sealed class MatchRateService(NpgsqlDataSource dataSource, IOptions<Regio
 
     public RegionOptions Options => options.Value;
 
-    /// <summary>The versions that have match-rate aggregates (newest first) and the version in the cache now.</summary>
+    /// <summary>The versions that have match-rate aggregates (remote campaigns' ARNs first, then versions newest first) and the version in the cache now.</summary>
     public async Task<(IReadOnlyList<string> Versions, string? Cached)> VersionsAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var versions = (await connection.QueryAsync<string>("""
-            select r.model_version from region_user_counts r join model_versions m on m.version = r.model_version
-            group by r.model_version, m.id order by m.id desc
+            select r.model_version from region_user_counts r left join model_versions m on m.version = r.model_version
+            group by r.model_version, m.id order by m.id desc nulls first
             """)).ToList();
         var cached = await connection.ExecuteScalarAsync<string?>("select model_version from offline_user_recommendations limit 1");
         return (versions, cached);

@@ -81,8 +81,29 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
     public async Task<IReadOnlyList<ModelVersion>> VersionsAsync(string campaign, CancellationToken cancellationToken = default)
     {
         Campaigns.Check(campaign);
-        return (await registry.ListAsync(cancellationToken)).Where(v => CanServe(v, campaign)).ToList();
+        var local = (await registry.ListAsync(cancellationToken)).Where(v => CanServe(v, campaign)).ToList();
+        return await RemoteAsync(campaign, null, cancellationToken) is { } remote ? [remote, .. local] : local;
     }
+
+    /// <summary>
+    /// The lists a remote AWS Personalize campaign left in the campaign's cache, as a comparable "version" (the ARN, recipe
+    /// "AWS Personalize", created at the fetch time); null when the cache holds no remote lists (or not those of <paramref name="arn"/>).
+    /// </summary>
+    private async Task<ModelVersion?> RemoteAsync(string campaign, string? arn, CancellationToken cancellationToken)
+    {
+        if (campaign == Campaigns.PersonalizedRanking)
+            return null;
+        var table = campaign == Campaigns.SimilarItems ? "offline_similar_items" : "offline_user_recommendations";
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var stamp = await connection.QuerySingleOrDefaultAsync<(string Version, DateTime UpdatedAt)?>(new CommandDefinition(
+            $"select model_version, updated_at from {table} limit 1", cancellationToken: cancellationToken));
+        if (stamp is not { } s || !CampaignEngines.IsRemote(s.Version) || (arn is not null && arn != s.Version))
+            return null;
+        return new ModelVersion(0, s.Version, RemoteRecipe, "remote", "{}", 0, "{}", null, null, null, null, null, s.UpdatedAt, s.UpdatedAt, null);
+    }
+
+    /// <summary>The recipe a remote campaign's lists show under.</summary>
+    public const string RemoteRecipe = "AWS Personalize";
 
     private static bool CanServe(ModelVersion v, string campaign) =>
         v.Status is not (ModelStatus.Training or ModelStatus.Failed) && RecipeCatalog.Exists(v.Recipe) && RecipeCatalog.Get(v.Recipe).Serves.Contains(campaign);
@@ -127,9 +148,12 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
         Campaigns.Check(query.Campaign);
         if (query.TopN is < 1 or > 100)
             throw new ArgumentException("Top-N must be between 1 and 100.");
-        var a = await registry.GetAsync(query.A, cancellationToken) ?? throw new ArgumentException($"There is no model version {query.A}.");
-        var b = await registry.GetAsync(query.B, cancellationToken) ?? throw new ArgumentException($"There is no model version {query.B}.");
-        foreach (var v in new[] { a, b })
+        async Task<ModelVersion> Resolve(string version) => CampaignEngines.IsRemote(version)
+            ? await RemoteAsync(query.Campaign, version, cancellationToken) ?? throw new ArgumentException($"The {query.Campaign} cache holds no lists fetched from {version}.")
+            : await registry.GetAsync(version, cancellationToken) ?? throw new ArgumentException($"There is no model version {version}.");
+        var a = await Resolve(query.A);
+        var b = await Resolve(query.B);
+        foreach (var v in new[] { a, b }.Where(v => v.Recipe != RemoteRecipe))
         {
             if (v.Status is ModelStatus.Training or ModelStatus.Failed)
                 throw new ArgumentException($"Version {v.Version} is {v.Status}: it has no model to compare.");
@@ -137,9 +161,9 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
                 throw new ArgumentException($"Version {v.Version} is a {v.Recipe} model, which cannot serve the {query.Campaign} campaign: " +
                     $"compare it within {string.Join(" or ", RecipeCatalog.Exists(v.Recipe) ? RecipeCatalog.Get(v.Recipe).Serves : [])}.");
         }
-        var modelA = await store.GetAsync(a.Version, cancellationToken) ?? throw new ArgumentException($"Version {a.Version} has no stored model.");
-        var modelB = await store.GetAsync(b.Version, cancellationToken) ?? throw new ArgumentException($"Version {b.Version} has no stored model.");
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var modelA = await SideAsync(connection, query.Campaign, a, cancellationToken);
+        var modelB = await SideAsync(connection, query.Campaign, b, cancellationToken);
         var catalogue = (await connection.QueryAsync<long>("select id from products")).ToList();
         var phases = new Phases(clock);
         phases.Lap("models");
@@ -150,28 +174,25 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
     }
 
     private async Task<VersionComparison> CompareUsersAsync(NpgsqlConnection connection, ComparisonQuery query, ModelVersion a, ModelVersion b,
-        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Phases phases, CancellationToken cancellationToken)
+        Side modelA, Side modelB, List<long> catalogue, Phases phases, CancellationToken cancellationToken)
     {
         // Users both models know; beyond the limit, the ones first in a seeded hash order (the same sample every time).
-        var known = modelA.Artifact.UserIds.Where(id => modelA.UserIndex[id] < modelA.Model.Users
-            && modelB.UserIndex.TryGetValue(id, out var u) && u < modelB.Model.Users).ToArray();
+        var known = modelA.Users().Where(modelB.KnowsUser).ToArray();
         var sampled = known.Length > query.MaxUsers;
         var candidates = sampled ? Sample(known, query.MaxUsers, query.Seed) : known;
         var types = options.Value.EventWeights.Where(w => w.Value > 0).Select(w => w.Key).ToArray();
         var pairs = await TopNLists.ReadSeenAsync(dataSource, types, sampled ? candidates : null, cancellationToken);
         phases.Lap("reading histories");
-        var seenA = TopNLists.Seen(modelA.Artifact, pairs);
+        modelA.Index(pairs, null);
         // Versions trained on the same data share their index maps, and then one matrix serves both.
-        var seenB = modelA.Artifact.UserIds.AsSpan().SequenceEqual(modelB.Artifact.UserIds) && modelA.Artifact.ItemIds.AsSpan().SequenceEqual(modelB.Artifact.ItemIds)
-            ? seenA
-            : TopNLists.Seen(modelB.Artifact, pairs);
+        modelB.Index(pairs, modelA);
         phases.Lap("indexing histories");
 
         // As batch inference: users with history. Kept in the seeded order so the side-by-side sample is stable.
-        var users = candidates.Where(id => seenA.RowLength(modelA.UserIndex[id]) > 0 || seenB.RowLength(modelB.UserIndex[id]) > 0)
+        var users = candidates.Where(id => modelA.HasHistory(id) || modelB.HasHistory(id))
             .OrderBy(id => Mix(id, query.Seed)).ToArray();
-        var listsA = Lists(modelA, users.Select(id => modelA.UserIndex[id]).ToArray(), seenA, query.TopN, cancellationToken);
-        var listsB = Lists(modelB, users.Select(id => modelB.UserIndex[id]).ToArray(), seenB, query.TopN, cancellationToken);
+        var listsA = modelA.UserLists(users, query.TopN, cancellationToken);
+        var listsB = modelB.UserLists(users, query.TopN, cancellationToken);
         phases.Lap("scoring");
 
         // Popularity: how many of the compared users' histories hold each item.
@@ -205,12 +226,11 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
     }
 
     private async Task<VersionComparison> CompareProductsAsync(NpgsqlConnection connection, ComparisonQuery query, ModelVersion a, ModelVersion b,
-        LoadedModel modelA, LoadedModel modelB, List<long> catalogue, Phases phases, CancellationToken cancellationToken)
+        Side modelA, Side modelB, List<long> catalogue, Phases phases, CancellationToken cancellationToken)
     {
-        var products = modelA.Artifact.ItemIds.Where(id => modelA.ItemIndex[id] < modelA.Model.Items
-            && modelB.ItemIndex.TryGetValue(id, out var i) && i < modelB.Model.Items).OrderBy(id => Mix(id, query.Seed)).ToArray();
-        var listsA = Neighbours(modelA, products, query.TopN, cancellationToken);
-        var listsB = Neighbours(modelB, products, query.TopN, cancellationToken);
+        var products = modelA.Items().Where(modelB.KnowsItem).OrderBy(id => Mix(id, query.Seed)).ToArray();
+        var listsA = modelA.ItemLists(products, query.TopN, cancellationToken);
+        var listsB = modelB.ItemLists(products, query.TopN, cancellationToken);
         phases.Lap("scoring");
         var popularity = (await connection.QueryAsync<(long Item, int Users)>(new CommandDefinition(
             "select item_id, count(distinct user_id)::int from interactions where event_type = any(@types) group by item_id",
@@ -255,6 +275,55 @@ public sealed class VersionComparisonService(NpgsqlDataSource dataSource, ModelR
             return buffer;
         }, _ => { });
         return lists;
+    }
+
+    /// <summary>A side of a comparison: a local model's artifact (lists scored as batch inference does), or a remote campaign's cached lists.</summary>
+    private async Task<Side> SideAsync(NpgsqlConnection connection, string campaign, ModelVersion version, CancellationToken cancellationToken)
+    {
+        if (version.Recipe != RemoteRecipe)
+            return new Side(await store.GetAsync(version.Version, cancellationToken) ?? throw new ArgumentException($"Version {version.Version} has no stored model."), null);
+        var sql = campaign == Campaigns.SimilarItems
+            ? "select product_id, array(select (e->>'product_id')::bigint from jsonb_array_elements(similar_products) e) from offline_similar_items where model_version = @version"
+            : "select user_id, array(select (e->>'product_id')::bigint from jsonb_array_elements(recommendations) e) from offline_user_recommendations where model_version = @version";
+        var cached = (await connection.QueryAsync<(long Key, long[] List)>(new CommandDefinition(sql, new { version = version.Version }, commandTimeout: 0, cancellationToken: cancellationToken)))
+            .ToDictionary(r => r.Key, r => r.List);
+        return new Side(null, cached);
+    }
+
+    private sealed class Side(LoadedModel? model, Dictionary<long, long[]>? cached)
+    {
+        private CsrMatrix? _seen;
+
+        public LoadedModel? Model => model;
+
+        public IEnumerable<long> Users() => model is { } m ? m.Artifact.UserIds.Where(id => m.UserIndex[id] < m.Model.Users) : cached!.Keys;
+
+        public bool KnowsUser(long id) => model is { } m ? m.UserIndex.TryGetValue(id, out var u) && u < m.Model.Users : cached!.ContainsKey(id);
+
+        public IEnumerable<long> Items() => model is { } m ? m.Artifact.ItemIds.Where(id => m.ItemIndex[id] < m.Model.Items) : cached!.Keys;
+
+        public bool KnowsItem(long id) => model is { } m ? m.ItemIndex.TryGetValue(id, out var i) && i < m.Model.Items : cached!.ContainsKey(id);
+
+        /// <summary>Indexes the histories over the model's indices (shared with <paramref name="other"/> when both index alike); cached lists need none.</summary>
+        public void Index((long[] Users, long[] Items) pairs, Side? other)
+        {
+            if (model is not { } m)
+                return;
+            _seen = other?.Model is { } o && other._seen is { } shared && o.Artifact.UserIds.AsSpan().SequenceEqual(m.Artifact.UserIds) && o.Artifact.ItemIds.AsSpan().SequenceEqual(m.Artifact.ItemIds)
+                ? shared
+                : TopNLists.Seen(m.Artifact, pairs);
+        }
+
+        /// <summary>A remote campaign was asked only for users with history.</summary>
+        public bool HasHistory(long id) => model is not { } m || _seen!.RowLength(m.UserIndex[id]) > 0;
+
+        public long[][] UserLists(long[] users, int topN, CancellationToken cancellationToken) => model is { } m
+            ? Lists(m, users.Select(id => m.UserIndex[id]).ToArray(), _seen!, topN, cancellationToken)
+            : users.Select(id => cached![id].Take(topN).ToArray()).ToArray();
+
+        public long[][] ItemLists(long[] products, int topN, CancellationToken cancellationToken) => model is { } m
+            ? Neighbours(m, products, topN, cancellationToken)
+            : products.Select(id => cached![id].Take(topN).ToArray()).ToArray();
     }
 
     /// <summary>Match rates by region from the compared lists (not the cache: either version may not be served), for the products whose rates moved most.</summary>

@@ -27,7 +27,7 @@ public sealed record BatchResult(string Version, int Users, int Products, TimeSp
 /// never an empty, half-written or mixed one.
 /// </summary>
 public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry registry, JobRunner runner,
-    IOptions<TrainingOptions> options, TimeProvider time, ILogger<BatchInference> logger, Data.ChangeFeed feed)
+    IOptions<TrainingOptions> options, TimeProvider time, ILogger<BatchInference> logger, Data.ChangeFeed feed, RemoteBatch remote)
 {
     private const int Chunk = 4096;
 
@@ -46,11 +46,16 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
             Campaigns.Check(campaign);
         if (campaign == Campaigns.PersonalizedRanking)
             throw new InvalidOperationException("The personalized-ranking campaign is answered live from its model: it has no cache to refresh.");
+        // A campaign served by a remote Personalize campaign is fetched, not computed; its cache is never overwritten by a local model.
+        var remoteCampaigns = remote.RemoteCampaigns.Where(c => campaign is null || c == campaign).ToList();
         var campaigns = (await registry.CampaignsAsync(cancellationToken)).ToDictionary(c => c.Name);
-        var usersVersion = campaign is null or Campaigns.UserRecommendations ? campaigns[Campaigns.UserRecommendations].Version : null;
-        var similarVersion = campaign is null or Campaigns.SimilarItems || campaigns[Campaigns.SimilarItems].OwnVersion is null
+        var usersVersion = campaign is null or Campaigns.UserRecommendations && !remote.IsRemote(Campaigns.UserRecommendations)
+            ? campaigns[Campaigns.UserRecommendations].Version : null;
+        var similarVersion = !remote.IsRemote(Campaigns.SimilarItems) && (campaign is null or Campaigns.SimilarItems || campaigns[Campaigns.SimilarItems].OwnVersion is null)
             ? campaigns[Campaigns.SimilarItems].Version
             : null;
+        if (usersVersion is null && similarVersion is null && remoteCampaigns.Count > 0)
+            return await RunRemoteAsync(remoteCampaigns, requestedBy, cancellationToken);
         if (usersVersion is null && similarVersion is null)
             throw new InvalidOperationException("There is no champion model yet: train one and promote it first.");
         var definition = new JobDefinition(JobKinds.Batch, new { campaign, users = usersVersion, similar = similarVersion }, requestedBy)
@@ -83,6 +88,40 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
         catch (JobAlreadyRunningException)
         {
             return null;
+        }
+        finally
+        {
+            // The remote campaigns of a whole refresh are fetched after the local ones (one batch job at a time).
+            if (campaign is null && remoteCampaigns.Count > 0 && !cancellationToken.IsCancellationRequested)
+                await RunRemoteQuietlyAsync(remoteCampaigns, requestedBy, cancellationToken);
+        }
+    }
+
+    private async Task<BatchResult?> RunRemoteAsync(IReadOnlyList<string> campaigns, string requestedBy, CancellationToken cancellationToken)
+    {
+        BatchResult? result = null;
+        foreach (var c in campaigns)
+        {
+            var r = await remote.RunAsync(c, requestedBy, cancellationToken);
+            if (r is null)
+                return null;
+            result = c == Campaigns.SimilarItems
+                ? (result ?? new BatchResult(r.CampaignArn, 0, 0, TimeSpan.Zero)) with { Products = r.Lists, SimilarVersion = r.CampaignArn, Elapsed = (result?.Elapsed ?? TimeSpan.Zero) + r.Elapsed }
+                : (result ?? new BatchResult(r.CampaignArn, 0, 0, TimeSpan.Zero)) with { Version = r.CampaignArn, Users = r.Lists, Elapsed = (result?.Elapsed ?? TimeSpan.Zero) + r.Elapsed };
+        }
+        return result;
+    }
+
+    private async Task RunRemoteQuietlyAsync(IReadOnlyList<string> campaigns, string requestedBy, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RunRemoteAsync(campaigns, requestedBy, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The job and the campaign say why; the local refresh that ran first stands.
+            logger.LogWarning("Fetching the remote campaigns failed: {Message}", e.Message);
         }
     }
 
@@ -189,7 +228,7 @@ public sealed class BatchInference(NpgsqlDataSource dataSource, ModelRegistry re
     /// Per region: how many users have a cached row, and for each product how many of them have it in their
     /// top 5, 10 and 25, read from the cache rows this transaction has just written.
     /// </summary>
-    private static async Task AggregateRegionsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string version, CancellationToken cancellationToken)
+    internal static async Task AggregateRegionsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string version, CancellationToken cancellationToken)
     {
         const string sql = """
             delete from region_user_counts where model_version = @version;

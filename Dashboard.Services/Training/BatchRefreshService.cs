@@ -7,10 +7,11 @@ using Recs.Services.Jobs;
 namespace Recs.Services.Training;
 
 /// <summary>
-/// Refreshes the serving cache from the champion every Training:BatchRefreshHours (promotions refresh it at once).
+/// Refreshes the serving cache from the champion, and fetches the campaigns served by a remote Personalize campaign,
+/// every Training:BatchRefreshHours (promotions refresh it at once).
 /// On start it also marks model versions whose training process died as failed.
 /// </summary>
-public sealed class BatchRefreshService(BatchInference batch, ModelRegistry registry, IOptions<TrainingOptions> options,
+public sealed class BatchRefreshService(BatchInference batch, ModelRegistry registry, RemoteBatch remote, IOptions<TrainingOptions> options,
     TimeProvider time, ILogger<BatchRefreshService> logger) : BackgroundService
 {
     /// <summary>When the next scheduled refresh runs (null when the schedule is off).</summary>
@@ -47,7 +48,7 @@ public sealed class BatchRefreshService(BatchInference batch, ModelRegistry regi
             }
             try
             {
-                if (await registry.ChampionAsync(stoppingToken) is null)
+                if (await registry.ChampionAsync(stoppingToken) is null && remote.RemoteCampaigns.Count == 0)
                     continue;
                 var result = await batch.RunForChampionAsync("schedule", stoppingToken);
                 if (result is null)

@@ -17,13 +17,14 @@ public sealed class DependencyRulesTests
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
         ["Engine"] = [],
+        ["Remote"] = [],
         ["Data"] = [],
         ["Audit"] = ["Data"],
         ["Jobs"] = ["Audit", "Data"],
         ["Security"] = ["Audit", "Data"],
         ["Models"] = ["Engine", "Data"],
         ["Ingestion"] = ["Engine", "Models", "Jobs", "Audit", "Data"],
-        ["Training"] = ["Models", "Engine", "Verdicts", "Jobs", "Audit", "Data"],
+        ["Training"] = ["Models", "Engine", "Remote", "Verdicts", "Jobs", "Audit", "Data"],
         ["Serving"] = ["Models", "Engine", "Data"],
         ["Analytics"] = ["Models", "Engine", "Data"],
         // Verdicts replay what serving would answer (its users' histories), so they sit above it; training asks them before promoting.

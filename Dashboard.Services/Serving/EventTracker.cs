@@ -15,7 +15,7 @@ namespace Recs.Services.Serving;
 /// trips: one read (the items, which events are retries, the history), then one statement that stores the events,
 /// upserts the refreshed row and sends the notice.
 /// </summary>
-public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, TimeProvider time, ServingCache cache)
+public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, IOptions<ApiOptions> api, TimeProvider time, ServingCache cache)
 {
     /// <summary>
     /// Stores events (an event already stored, same user, item, type and time, is not stored twice: clients retry) and
@@ -193,7 +193,7 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
                 on conflict (user_id) do update set recommendations = excluded.recommendations, model_version = excluded.model_version, updated_at = excluded.updated_at
                 returning 1)
             select (select id from u) as UserId, (select count(*) from e)::int as Stored, (select count(*) from r)::int as Refreshed
-            from (select pg_notify(@channel, @notice)) as notified;
+            from (select pg_notify(@channel, @notice), set_config('synchronous_commit', coalesce(@synchronousCommit, current_setting('synchronous_commit')), true)) as notified;
             """;
         var types = new string[events.Count];
         var values = new float?[events.Count];
@@ -206,6 +206,8 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
             // The user's answers change (a refreshed row, or a user who now exists): every instance drops them at commit.
             channel = Data.ChangeChannels.Serving,
             notice = ServingCache.UserNotice(userId),
+            // For this transaction only; null keeps the server's setting (see ApiOptions.EventsWaitForDisk).
+            synchronousCommit = api.Value.EventsWaitForDisk ? null : "off",
         }, cancellationToken: cancellationToken));
         return (row.UserId, row.Stored);
     }

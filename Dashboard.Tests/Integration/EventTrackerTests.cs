@@ -162,6 +162,20 @@ public sealed class EventTrackerTests(FoldInDatabaseFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Without_waiting_for_the_disk_events_are_stored_once_and_the_row_refreshed_alike()
+    {
+        await using var services = TestServices.Create(fixture.Database.ConnectionString, new Dictionary<string, string?> { ["Api:EventsWaitForDisk"] = "false" });
+        var tracker = services.GetRequiredService<EventTracker>();
+        const string user = "event-no-wait-user";
+        TrackedEvent[] events = [new(await ProductAsync(8), "purchase", SentAt: new DateTime(2026, 5, 1, 8, 0, 0, DateTimeKind.Utc))];
+
+        Assert.Equal((1, 0, true), ((await tracker.TrackAsync(user, events)) is var r ? (r.Stored, r.AlreadyStored, r.Refreshed) : default));
+        Assert.Equal((0, 1, true), ((await tracker.TrackAsync(user, events)) is var again ? (again.Stored, again.AlreadyStored, again.Refreshed) : default));
+        Assert.Equal(1, await StoredAsync(user));
+        AssertSameRow(await ReferenceRowAsync(user), await CachedRowAsync(user));
+    }
+
+    [Fact]
     public async Task A_request_with_an_unknown_item_is_a_404_and_stores_nothing()
     {
         const string user = "event-unknown-item-user";

@@ -42,6 +42,7 @@ public static class HttpLoadBench
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             MaxConnectionsPerServer = Math.Max(concurrency, 64),
             UseCookies = false,
+            AllowAutoRedirect = false,
         })
         { BaseAddress = new Uri(baseUrl + "/"), Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Add("X-Api-Key", key);
@@ -185,8 +186,8 @@ public static class HttpLoadBench
     private static async Task<CacheCounters?> CacheCountersAsync(HttpClient http)
     {
         using var response = await http.GetAsync("diagnostics/cache");
-        if (response.StatusCode != HttpStatusCode.OK)
-            return null;
+        if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != "application/json")
+            return null; // an older server, or one that answers this path with a page
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var root = json.RootElement;
         return new CacheCounters(root.GetProperty("enabled").GetBoolean(), root.GetProperty("hits").GetInt64(), root.GetProperty("misses").GetInt64(), root.GetProperty("entries").GetInt64());

@@ -111,6 +111,12 @@ public static class RecsHostingExtensions
             using var process = System.Diagnostics.Process.GetCurrentProcess();
             return Results.Ok(new { managed_bytes = managed, working_set_bytes = process.WorkingSet64 });
         }).RequireAuthorization(RecsPolicies.ApiRead);
+        // The answer cache's hits and misses since start (a load test reads it before and after a phase for its hit rate).
+        app.MapGet("/diagnostics/cache", (Recs.Services.Serving.ServingCache cache) =>
+        {
+            var s = cache.Statistics;
+            return Results.Ok(new { enabled = s.Enabled, hits = s.Hits, misses = s.Misses, hit_rate = s.HitRate, entries = s.Entries });
+        }).RequireAuthorization(RecsPolicies.ApiRead);
         app.MapGet("/data/quality.json", async (Recs.Services.Ingestion.DataQualityService quality, CancellationToken ct) =>
             Results.Json(await quality.ComputeAsync(ct), Recs.Services.Ingestion.ImportService.ReportJson));
         app.MapGet("/regions/tiers.csv", async (MatchRateService rates, int? top, bool? sample, string? category, string? version, CancellationToken ct) =>

@@ -24,6 +24,15 @@ public sealed class ApiOptions
     /// <summary>How many requests a client may send at once above the sustained rate.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 1_000_000, ErrorMessage = "Api:EventsBurst must be between 1 and 1,000,000.")]
     public int EventsBurst { get; set; } = 1_000;
+
+    /// <summary>
+    /// Whether an event's answer waits for its write to reach the disk (PostgreSQL's synchronous_commit for that
+    /// write only). True (default): an acknowledged event survives a crash of the database server or the machine.
+    /// False: the answer comes before the flush (a few milliseconds on a slow disk), and a crash of the server or
+    /// machine may lose the last fraction of a second of acknowledged events (never half of one: the events, the
+    /// refreshed row and the notice stay one transaction).
+    /// </summary>
+    public bool EventsWaitForDisk { get; set; } = true;
 }
 
 /// <summary>
@@ -43,6 +52,8 @@ public sealed class ServingCache : IDisposable
     private readonly IDisposable _subscription;
     private long _version;
     private int _count;
+    private long _hits;
+    private long _misses;
 
     public ServingCache(ChangeFeed feed, IOptions<ApiOptions> options, TimeProvider time)
     {
@@ -72,7 +83,11 @@ public sealed class ServingCache : IDisposable
     public async Task<T> GetOrComputeAsync<T>(string owner, string variant, Func<Task<T>> compute) where T : class
     {
         if (Enabled && _entries.TryGetValue(owner, out var variants) && variants.TryGetValue(variant, out var entry) && entry.Until >= _time.GetUtcNow())
+        {
+            Interlocked.Increment(ref _hits);
             return (T)entry.Value;
+        }
+        Interlocked.Increment(ref _misses);
         var versionBefore = Version;
         var answer = await compute();
         if (Enabled && Version == versionBefore)
@@ -84,6 +99,9 @@ public sealed class ServingCache : IDisposable
         }
         return answer;
     }
+
+    /// <summary>Answers served from memory and computed since the start, and answers stored since the cache last started over (for /diagnostics/cache and load tests).</summary>
+    public ServingCacheStatistics Statistics => new(Enabled, Interlocked.Read(ref _hits), Interlocked.Read(ref _misses), Volatile.Read(ref _count));
 
     public void Invalidate(string owner)
     {
@@ -110,4 +128,10 @@ public sealed class ServingCache : IDisposable
         _subscription.Dispose();
         _feed.ListeningChanged -= OnListeningChanged;
     }
+}
+
+/// <summary>The answer cache's counters: a hit is an answer served from memory, a miss one computed (the cache off counts every answer as a miss).</summary>
+public sealed record ServingCacheStatistics(bool Enabled, long Hits, long Misses, long Entries)
+{
+    public double? HitRate => Hits + Misses == 0 ? null : (double)Hits / (Hits + Misses);
 }

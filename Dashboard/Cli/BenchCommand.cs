@@ -210,8 +210,11 @@ public static class BenchCommand
                     result["demo_generate"] = scales;
                     break;
                 }
+                case "http":
+                    result["http"] = await HttpLoadBench.RunAsync(verb, stderr);
+                    break;
                 default:
-                    throw new CommandLineException($"Unknown bench part '{part}'; use peak, als-online-retail, als-database, similar-items, batch, regions, compare, import-online-retail, import-personalize, recipes, auto, demo-check, demo-generate.");
+                    throw new CommandLineException($"Unknown bench part '{part}'; use http, peak, als-online-retail, als-database, similar-items, batch, regions, compare, import-online-retail, import-personalize, recipes, auto, demo-check, demo-generate.");
             }
         }
         result["peak_note"] = "peak = the faster of 256-bit and 512-bit FMA chains on all cores";

@@ -119,7 +119,7 @@ public static class CommandLine
                 (stored, as the daily check does) and print it as JSON: status, and per signal (new users, new products,
                 category mix, NDCG@10 replayed on the last days) its state, figure, threshold and sentence; --latest: the stored one
             dotnet run --project Dashboard -- batch [--campaign NAME]   refresh the serving cache (all campaigns, or one)
-            dotnet run -c Release --project Dashboard -- bench [--parts peak,als-online-retail,als-database,similar-items,batch,regions,compare,import-online-retail,import-personalize,recipes,auto,demo-check,demo-generate]
+            dotnet run -c Release --project Dashboard -- bench [--parts http,peak,als-online-retail,als-database,similar-items,batch,regions,compare,import-online-retail,import-personalize,recipes,auto,demo-check,demo-generate]
                 --runs 3 --iterations 5 --online-retail PATH --users 1000000 --items 50000 --factors 64
                 --recipes ease,rp3beta,... --scales demo,online-retail,benchmark (recipes, auto) --trials 20 --budget-seconds 600 (auto)
                 engine speed with warm-up and medians, as JSON (als-database and similar-items read the configured database;
@@ -127,6 +127,10 @@ public static class CommandLine
                 demo-check: in memory, the demo's auto champion vs popularity and the Regions tiers it gives (planted
                 favourites, hits, niche, similar items); --seed 42 --trials 20 --recipe NAME (instead of auto) --explain
                 demo-generate: generation time and memory at --scales demo,benchmark
+                http: load on a running API (--url http://127.0.0.1:5000 --key KEY --target recommendations|events --rate 500
+                (0 = peak, closed loop at --concurrency 32) --seconds 30 --warmup 3; users at random from --customers 5000 demo
+                ids with --unknown-percent 5 unknown ones, or --user ID; events on --products 1000): open-loop percentiles
+                from each request's planned departure, rate achieved, statuses, and the answer cache's hit rate
                 compare: the Compare versions page's computation on the configured database (--campaign NAME --a X.Y.Z --b X.Y.Z,
                 default the two newest; --max-users 20000 = users compared before a seeded sample is taken): first call and warm median
             dotnet run --project Dashboard -- evaluate --interactions FILE [opts]   offline evaluation, no database needed

@@ -27,6 +27,7 @@ public static class RecipeCatalog
         HybridRecommender.Descriptor,
         RatingMfRecommender.Descriptor,
         AlsRecommender.RankingDescriptor,
+        Engine.Neural.NcfHybridRecommender.Descriptor,
         Engine.Neural.MultVaeRecommender.Descriptor,
     ];
 

@@ -26,9 +26,14 @@ public static class TorchRuntime
         {
             if (_started)
                 return;
-            // MKL reads MKL_CBWR at its first call, from the C environment (Environment.SetEnvironmentVariable does not reach it).
-            if (OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("MKL_CBWR") is null)
+            // Read by MKL and OpenMP when libtorch loads, from the C environment (Environment.SetEnvironmentVariable does not
+            // reach it): MKL's reproducible mode, and OpenMP threads that sleep rather than spin at barriers (spinning
+            // threads starve each other when the machine is busy: 20x slower steps measured at load 30 on 2 cores).
+            if (OperatingSystem.IsLinux())
+            {
                 _ = SetEnv("MKL_CBWR", "COMPATIBLE", 0);
+                _ = SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0);
+            }
             torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
             torch.set_num_interop_threads(1);
             _started = true;

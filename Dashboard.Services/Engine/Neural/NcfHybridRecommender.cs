@@ -41,6 +41,8 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
             v.Float("weight-decay"), v.Int("epochs")))
     {
         EpochParameter = "epochs",
+        // Not yet among auto's candidates: auto's budget has no estimate of a neural fit's time (first start must stay under 2 minutes).
+        AutoCandidate = false,
         ColdStartFromAttributes = true,
         Refuses = shape => shape.Users < 10 ? "ncf-hybrid needs at least 10 users with history" : null,
     };

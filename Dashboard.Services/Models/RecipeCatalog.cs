@@ -27,6 +27,8 @@ public static class RecipeCatalog
         HybridRecommender.Descriptor,
         RatingMfRecommender.Descriptor,
         AlsRecommender.RankingDescriptor,
+        Engine.Neural.NcfHybridRecommender.Descriptor,
+        Engine.Neural.MultVaeRecommender.Descriptor,
     ];
 
     /// <summary>Settings of <c>auto</c>: how many trials, how long, how many at once.</summary>

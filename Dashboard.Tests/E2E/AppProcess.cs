@@ -38,6 +38,9 @@ public sealed class AppProcess : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>Whether the app process has mapped a native library whose path contains <paramref name="name"/> (Linux /proc).</summary>
+    public bool HasMapped(string name) => File.ReadAllText($"/proc/{_process.Id}/maps").Contains(name, StringComparison.Ordinal);
+
     /// <summary>The app's own database, reached through its Unix socket.</summary>
     public string ConnectionString => $"Host={DataDirectory};Port=5432;Username=recs;Database=recs;Pooling=false";
 

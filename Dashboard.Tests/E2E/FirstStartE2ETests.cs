@@ -88,6 +88,10 @@ public sealed class FirstStartE2ETests(BrowserFixture browser)
         await users.AssertRecommendationCountAsync(25);
         await Assertions.Expect(page.Locator("[data-testid=reason]").First).Not.ToBeEmptyAsync();
         await users.ScreenshotAsync("first-start-users");
+
+        // The neural recipes' native library (libtorch) is loaded only when one of them trains: not by start-up,
+        // the first model, batch inference or serving.
+        Assert.False(app.HasMapped("libtorch"), "the app loaded libtorch without training a neural recipe");
     }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> done, TimeSpan timeout, AppProcess app)

@@ -18,7 +18,8 @@
 #        run (user-personalization, from the command line) and an Online Retail import run; errors, p99 and memory growth
 # environment: CACHE_SECONDS=0 turns the answer cache off; EVENTS_WAIT_FOR_DISK=false answers events before their
 #        write is flushed (Api:EventsWaitForDisk, see README); APP_DLL=path/Dashboard.dll serves (and seeds) with another
-#        build, e.g. an older commit's for a before/after comparison, while this tree's build generates the load.
+#        build, e.g. an older commit's for a before/after comparison, while this tree's build generates the load;
+#        PHASES="3 5" runs only those phases (numbered as above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=load
@@ -79,8 +80,11 @@ if [ "$mode" = soak ]; then
 fi
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 # One phase with the app's load generator: its summary line, with the load average at the end of the phase.
+phase_number=0
 phase() {
   local line
+  phase_number=$((phase_number + 1))
+  if [ -n "${PHASES:-}" ] && [[ " $PHASES " != *" $phase_number "* ]]; then return; fi
   line=$(dotnet "$dll" bench --parts http --url "http://127.0.0.1:$port" --key "$key" --seconds "$seconds" "$@" 2>&1 >>"$base/phases.json" \
     | sed -n 's/^summary: //p; s/^  error /    error /p')
   printf '%s  load %s\n' "$line" "$(load_average)" | tee -a "$base/summary.txt"

@@ -67,49 +67,68 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         return ids;
     }
 
+    /// <summary>
+    /// One round trip whatever the user: their region (no row: unknown) and cached list, whose products' names come
+    /// from the answer cache's product table (a second round trip only for products not read since the last import).
+    /// </summary>
     private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken)
     {
-        // The lateral product lookup ("offset 0" keeps it a per-row index probe) touches only the listed products;
-        // a join lets the planner hash the whole catalogue, for 25 rows.
         const string sql = """
-            select r.model_version as Version, r.updated_at as UpdatedAt, p.external_id as ItemId, (x.e->>'score')::float8 as Score, p.name as Name, p.category as Category, p.id as ProductId
-            from customers c
-            join offline_user_recommendations r on r.user_id = c.id
-            cross join lateral jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
-            cross join lateral (select id, external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) p
-            where c.external_id = @userId and (@category::text is null or p.category = @category)
-            order by x.ord
-            limit @count
+            select c.region as Region, r.model_version as Version, r.updated_at as UpdatedAt, r.recommendations as Recommendations
+            from customers c left join offline_user_recommendations r on r.user_id = c.id
+            where c.external_id = @userId
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = (await connection.QueryAsync<(string Version, DateTime UpdatedAt, string ItemId, double Score, string Name, string? Category, long ProductId)>(
-            new CommandDefinition(sql, new { userId, category, count }, cancellationToken: cancellationToken))).ToList();
-        var items = rows.Select(r => new RecommendedItem(r.ItemId, r.Score, r.Name, r.Category, "model", r.ProductId)).ToList();
+        var row = await connection.QuerySingleOrDefaultAsync<CachedListRow>(new CommandDefinition(sql, new { userId }, cancellationToken: cancellationToken));
+        var items = new List<RecommendedItem>();
+        if (row?.Recommendations is { } json)
+        {
+            var entries = RecommendationJson.Read(json);
+            var products = await ProductsAsync(connection, entries.Select(e => e.ProductId).ToArray(), cancellationToken);
+            foreach (var (id, score) in entries)
+            {
+                if (items.Count >= count)
+                    break;
+                if (products.TryGetValue(id, out var p) && (category is null || p.Category == category))
+                    items.Add(new RecommendedItem(p.ExternalId, score, p.Name, p.Category, "model", p.Id));
+            }
+        }
+        DateTime? updatedAt = row?.UpdatedAt is { } at ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : null;
         if (items.Count >= count)
-            return new UserRecommendations(userId, rows[0].Version, false, null, DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc), items);
-        var reason = await TopUpAsync(connection, userId, count, category, items, cancellationToken);
-        return new UserRecommendations(userId, rows.FirstOrDefault().Version, reason is not null, reason,
-            rows.Count > 0 ? DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc) : null, items);
+            return new UserRecommendations(userId, row!.Version, false, null, updatedAt, items);
+        var reason = await TopUpAsync(row is null ? null : new Customer(row.Region), count, category, items, cancellationToken);
+        return new UserRecommendations(userId, items.Any(i => i.Source == "model") ? row!.Version : null, reason is not null, reason,
+            items.Any(i => i.Source == "model") ? updatedAt : null, items);
     }
+
+    private sealed record CachedListRow(string? Region, string? Version, DateTime? UpdatedAt, string? Recommendations);
+
+    /// <summary>A known customer as the popularity fallback needs them.</summary>
+    private sealed record Customer(string? Region);
+
+    private sealed record CustomerRow(long Id, string? Region);
+
+    /// <summary>Products by database id, through the answer cache's product table.</summary>
+    private Task<IReadOnlyDictionary<long, ServedProduct>> ProductsAsync(NpgsqlConnection connection, long[] ids, CancellationToken cancellationToken) =>
+        cache.ProductsAsync(ids, async missing => await connection.QueryAsync<ServedProduct>(new CommandDefinition(
+            "select id as Id, external_id as ExternalId, name as Name, category as Category from products where id = any(@missing)", new { missing }, cancellationToken: cancellationToken)));
 
     /// <summary>
     /// Unknown user, no model list, or a category the list barely covers: tops <paramref name="items"/> up with
     /// popularity — the region's first for a known customer without history (what people around them buy), then
     /// everyone's. Returns the reason to show when the list is all popularity, else null.
     /// </summary>
-    private async Task<string?> TopUpAsync(NpgsqlConnection connection, string userId, int count, string? category, List<RecommendedItem> items, CancellationToken cancellationToken)
+    private async Task<string?> TopUpAsync(Customer? customer, int count, string? category, List<RecommendedItem> items, CancellationToken cancellationToken)
     {
         string? reason = null;
         IEnumerable<(PopularItem Item, string Source)> popular = [];
         if (items.Count == 0)
         {
-            var customer = await connection.QuerySingleOrDefaultAsync<(bool Known, string? Region)>(new CommandDefinition(
-                "select true, region from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
-            reason = !customer.Known ? "unknown user: popular items"
+            reason = customer is null ? "unknown user: popular items"
                 : category is not null ? "no cached recommendations in this category: popular items"
                 : customer.Region is { } region ? $"no history yet: popular in their region ({region}), then everywhere"
                 : "no cached recommendations for this user yet: popular items";
-            if (customer.Region is { } r && category is null)
+            if (customer?.Region is { } r && category is null)
                 popular = (await RegionPopularAsync(r, cancellationToken)).Select(p => (p, "popularity-region"));
         }
         popular = popular.Concat((await PopularAsync(cancellationToken)).Select(p => (p, "popularity")));
@@ -134,10 +153,11 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         var model = await models.GetAsync(experiment.ChallengerVersion, cancellationToken)
             ?? throw new ServingException(503, $"The challenger {experiment.ChallengerVersion} has no artifact to serve from.");
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var user = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("select id from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
+        var customer = await connection.QuerySingleOrDefaultAsync<CustomerRow>(new CommandDefinition(
+            "select id, region from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
         float[]? scores = null;
         int[] seen = [];
-        if (user is { } uid)
+        if (customer?.Id is { } uid)
         {
             var (historyItems, weights) = await UserHistory.ReadAsync(connection, model, uid, options.Value.EventWeights, cancellationToken);
             seen = historyItems;
@@ -148,15 +168,14 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         {
             var (top, topScores) = UserHistory.TopUnseen(model, scores, seen, category is null ? count : Math.Min(model.Model.Items, Math.Max(count * 20, 200)));
             var ids = top.Select(i => model.Artifact.ItemIds[i]).ToArray();
-            var products = (await connection.QueryAsync<(long Id, string ExternalId, string Name, string? Category)>(new CommandDefinition(
-                "select id, external_id, name, category from products where id = any(@ids)", new { ids }, cancellationToken: cancellationToken))).ToDictionary(p => p.Id);
+            var products = await ProductsAsync(connection, ids, cancellationToken);
             for (var k = 0; k < ids.Length && items.Count < count; k++)
             {
                 if (products.TryGetValue(ids[k], out var p) && (category is null || p.Category == category))
                     items.Add(new RecommendedItem(p.ExternalId, Math.Round(topScores[k], 6), p.Name, p.Category, "model", p.Id));
             }
         }
-        var reason = items.Count >= count ? null : await TopUpAsync(connection, userId, count, category, items, cancellationToken);
+        var reason = items.Count >= count ? null : await TopUpAsync(customer is null ? null : new Customer(customer.Region), count, category, items, cancellationToken);
         return new UserRecommendations(userId, model.Version.Version, reason is not null, reason, null, items);
     }
 

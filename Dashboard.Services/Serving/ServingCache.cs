@@ -100,6 +100,39 @@ public sealed class ServingCache : IDisposable
         return answer;
     }
 
+    private readonly ConcurrentDictionary<long, ServedProduct> _products = new();
+
+    /// <summary>
+    /// What the answers show of each product (its id, name, category), from memory where known, the rest read by
+    /// <paramref name="load"/> in one call and kept. Products change only with imports and demo data, which say "all",
+    /// so the cache keeps them until then; off (every call reads) while the cache serves nothing.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<long, ServedProduct>> ProductsAsync(IReadOnlyCollection<long> ids, Func<long[], Task<IEnumerable<ServedProduct>>> load)
+    {
+        var found = new Dictionary<long, ServedProduct>(ids.Count);
+        List<long>? missing = null;
+        var enabled = Enabled;
+        foreach (var id in ids)
+        {
+            if (enabled && _products.TryGetValue(id, out var product))
+                found[id] = product;
+            else
+                (missing ??= []).Add(id);
+        }
+        if (missing is null)
+            return found;
+        var versionBefore = Version;
+        var loaded = await load([.. missing.Distinct()]);
+        var keep = Enabled && Version == versionBefore && _products.Count < _options.Value.CacheEntries;
+        foreach (var product in loaded)
+        {
+            found[product.Id] = product;
+            if (keep)
+                _products[product.Id] = product;
+        }
+        return found;
+    }
+
     /// <summary>Answers served from memory and computed since the start, and answers stored since the cache last started over (for /diagnostics/cache and load tests).</summary>
     public ServingCacheStatistics Statistics => new(Enabled, Interlocked.Read(ref _hits), Interlocked.Read(ref _misses), Volatile.Read(ref _count));
 
@@ -113,6 +146,7 @@ public sealed class ServingCache : IDisposable
     {
         Interlocked.Increment(ref _version);
         _entries.Clear();
+        _products.Clear();
         Interlocked.Exchange(ref _count, 0);
     }
 
@@ -129,6 +163,9 @@ public sealed class ServingCache : IDisposable
         _feed.ListeningChanged -= OnListeningChanged;
     }
 }
+
+/// <summary>A product as the API's answers show it.</summary>
+public sealed record ServedProduct(long Id, string ExternalId, string Name, string? Category);
 
 /// <summary>The answer cache's counters: a hit is an answer served from memory, a miss one computed (the cache off counts every answer as a miss).</summary>
 public sealed record ServingCacheStatistics(bool Enabled, long Hits, long Misses, long Entries)

@@ -45,6 +45,43 @@ public sealed class ServingCacheTests(ApiServerFixture server)
     }
 
     [Fact]
+    public async Task Product_names_come_from_memory_until_a_catalogue_change_is_announced()
+    {
+        // A product in the top three of two users' lists: the first read keeps its name, the second user's reuses it.
+        var found = (await server.QueryAsync<string>("""
+            select concat_ws(' ', p.id, (array_agg(c.external_id order by c.id))[1], (array_agg(c.external_id order by c.id))[2])
+            from offline_user_recommendations r join customers c on c.id = r.user_id
+            cross join lateral jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
+            join products p on p.id = (x.e->>'product_id')::bigint
+            where x.ord <= 3 group by p.id having count(*) >= 2 order by p.id limit 1
+            """)).Split(' ');
+        var (productId, first, second) = (long.Parse(found[0], System.Globalization.CultureInfo.InvariantCulture), found[1], found[2]);
+        var name = await server.QueryAsync<string>("select name from products where id = @productId", new { productId });
+        async Task<string> NameFor(string user)
+        {
+            await server.ExecuteAsync("select pg_notify('recs_serving_cache', 'user:' || @user)", new { user }); // this user's answer from the database
+            await Task.Delay(200);
+            var items = (await server.GetJsonAsync($"/api/v1/users/{user}/recommendations?count=3")).GetProperty("items").EnumerateArray();
+            return items.Select(i => i.GetProperty("name").GetString()!).Single(n => n == name || n.StartsWith("Renamed ", StringComparison.Ordinal));
+        }
+        try
+        {
+            Assert.Equal(name, await NameFor(first));
+            await server.ExecuteAsync("update products set name = 'Renamed ' || name where id = @productId", new { productId }); // not announced
+            Assert.Equal(name, await NameFor(second));
+
+            await server.ExecuteAsync("select pg_notify('recs_serving_cache', 'all')"); // what every import says
+            var clock = Stopwatch.StartNew();
+            while (await NameFor(second) == name && clock.Elapsed < TimeSpan.FromSeconds(10)) { }
+            Assert.Equal("Renamed " + name, await NameFor(second));
+        }
+        finally
+        {
+            await server.ExecuteAsync("update products set name = @name where id = @productId; select pg_notify('recs_serving_cache', 'all')", new { name, productId });
+        }
+    }
+
+    [Fact]
     public async Task An_event_announces_its_user_to_every_instance_and_a_refused_one_announces_nothing()
     {
         await using var listener = new Npgsql.NpgsqlConnection(server.App.ConnectionString);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using NpgsqlTypes;
 using Recs.Services.Engine;
 using Recs.Services.Models;
 
@@ -11,9 +12,9 @@ namespace Recs.Services.Serving;
 /// <summary>
 /// The event tracker: stores events (a retried event is stored once) and, when the champion can score from a history
 /// (<see cref="IHistoryScorer"/>: item-based models, or factor models by folding the user in), rewrites that user's
-/// cached recommendations in the same transaction, so the next read reflects the events. A call costs two round
-/// trips: one read (the items, which events are retries, the history), then one statement that stores the events,
-/// upserts the refreshed row and sends the notice.
+/// cached recommendations before it answers, so the next read reflects the events. A call costs two round trips: one
+/// read (the items, which events are retries, the history), then one batch of two transactions: the events (durable),
+/// then the refreshed row and the notice.
 /// </summary>
 public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, IOptions<ApiOptions> api, TimeProvider time, ServingCache cache)
 {
@@ -63,23 +64,24 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // Two round trips, each about a millisecond on an idle machine (the call used to make three, in an explicit
-        // transaction). The first reads; the second writes in one statement, which is its own transaction: the events,
-        // the refreshed row and the notice commit together or not at all, so a reader never sees the events without
-        // the recommendations they lead to, and a failure leaves nothing behind.
+        // transaction). The first reads; the second stores the events in one transaction, then writes the refreshed row
+        // and the notice in a second one (see WriteAsync: the row must not wait for, or hold a lock across, the
+        // events' flush to disk). A failure to store leaves nothing behind; the answer comes after both.
         for (var attempt = 1; ; attempt++)
         {
             var read = await ReadAsync(connection, userId, events, ats, notRefreshed is null, cancellationToken);
             string? json = null;
+            var expected = read.History.Sum(h => (long)h.Count) + read.NewCount; // before FoldIn adds the new events to it
             if (notRefreshed is null)
                 json = FoldIn(model!, read, events);
-            var written = await WriteAsync(connection, userId, read.UserId, events, read.ProductIds, ats, sessionId, json, model?.Version.Version, cancellationToken);
+            var written = await WriteAsync(connection, userId, read.UserId, events, read.ProductIds, ats, sessionId, json, model?.Version.Version, expected, cancellationToken);
             if (written.UserId is null && attempt == 1)
                 continue; // another request created this user between the two round trips: once more, now that it exists
-            if (json is not null && written.Stored != read.NewCount)
+            if (json is not null && !written.Refreshed)
             {
-                // A concurrent request stored one of these same events between the two round trips (a client retrying
-                // before the first answer came): the row was folded from a history that counted it twice, so it is
-                // rewritten from the history as stored, as the tracker always did.
+                // A concurrent request stored events of this user between the two round trips (another event, or a
+                // client retrying these before the first answer came): the row was folded from a history that lacks
+                // them or counts them twice, so it is rewritten from the history as stored.
                 await RefreshFromStoredHistoryAsync(connection, model!, written.UserId!.Value, userId, cancellationToken);
             }
             cache.Invalidate(ServingCache.UserKey(userId));
@@ -169,53 +171,98 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
     }
 
     /// <summary>
-    /// The second round trip, one statement and so one transaction: creates the user if new, stores the events not
-    /// stored yet (same user, item, type and time: a retry is stored once), upserts the refreshed row when there is
-    /// one, and announces the user's change (delivered at commit). Returns the user's id (null only when another
-    /// request created the user meanwhile) and how many events it stored.
+    /// The second round trip, two transactions in one batch. The first creates the user if new and stores the events
+    /// not stored yet (same user, item, type and time: a retry is stored once); it alone waits for the disk (see
+    /// <see cref="ApiOptions.EventsWaitForDisk"/>) and it locks no row another event of the same user needs, so a
+    /// user's events do not queue behind each other's flush. The second upserts the refreshed row and announces the
+    /// user's change (delivered at its commit): the row is derived data that the next event or batch rebuilds, so it
+    /// does not wait for the disk. It writes the row only when the user's stored events are exactly the history the
+    /// row was folded from plus these: if the first failed, or a concurrent request stored events between the two
+    /// round trips, it writes nothing and the caller rebuilds from the history as stored.
+    /// Returns the user's id (null only when another request created the user meanwhile), how many events it
+    /// stored, and whether the row was written.
     /// </summary>
-    private async Task<(long? UserId, int Stored)> WriteAsync(NpgsqlConnection connection, string userId, long? user, IReadOnlyList<TrackedEvent> events,
-        long[] productIds, DateTime[] ats, string? sessionId, string? json, string? version, CancellationToken cancellationToken)
+    private async Task<(long? UserId, int Stored, bool Refreshed)> WriteAsync(NpgsqlConnection connection, string userId, long? user, IReadOnlyList<TrackedEvent> events,
+        long[] productIds, DateTime[] ats, string? sessionId, string? json, string? version, long expectedEvents, CancellationToken cancellationToken)
     {
-        const string sql = """
-            with created as (insert into customers (external_id) select @userId where @user::bigint is null on conflict (external_id) do nothing returning id),
-            u as (select id from created union all select @user::bigint where @user::bigint is not null union all
-                  select id from customers where @user::bigint is null and external_id = @userId limit 1),
+        const string store = """
+            with created as (insert into customers (external_id) select $1 where $2::bigint is null on conflict (external_id) do nothing returning id),
+            u as (select id from created union all select $2::bigint where $2::bigint is not null union all
+                  select id from customers where $2::bigint is null and external_id = $1 limit 1),
             e as (
                 insert into interactions (user_id, item_id, event_type, event_value, occurred_at, attributes)
                 select u.id, x.item_id, x.type, x.value, x.at, x.attributes::jsonb
-                from u cross join unnest(@productIds::bigint[], @types::text[], @values::real[], @ats::timestamptz[], @attributes::text[]) as x(item_id, type, value, at, attributes)
+                from u cross join unnest($3::bigint[], $4::text[], $5::real[], $6::timestamptz[], $7::text[]) as x(item_id, type, value, at, attributes)
                 where not exists (select 1 from interactions i where i.user_id = u.id and i.occurred_at = x.at and i.item_id = x.item_id and i.event_type = x.type)
-                returning 1),
+                returning 1)
+            select (select id from u), (select count(*) from e)::int
+            from (select set_config('synchronous_commit', coalesce($8, current_setting('synchronous_commit')), true)) as durability
+            """;
+        // The refresh is two statements of one transaction: the first locks the user (FOR NO KEY UPDATE: the events'
+        // foreign-key checks take only KEY SHARE, so storing is not held up), so the second's snapshot, taken after it,
+        // sees every event stored by a refresh that came before; a refresh of the same user that comes later waits.
+        const string lockUser = "select set_config('synchronous_commit', 'off', true), id from customers where external_id = $1 for no key update";
+        const string refresh = """
+            with u as (select id from customers where external_id = $1),
             r as (
                 insert into offline_user_recommendations (user_id, recommendations, model_version, updated_at)
-                select u.id, @json::jsonb, @version, @now from u where @json::text is not null
+                select u.id, $2::jsonb, $3, $4 from u
+                where $2::text is not null and (select count(*) from interactions i where i.user_id = u.id) = $5
                 on conflict (user_id) do update set recommendations = excluded.recommendations, model_version = excluded.model_version, updated_at = excluded.updated_at
                 returning 1)
-            select (select id from u) as UserId, (select count(*) from e)::int as Stored, (select count(*) from r)::int as Refreshed
-            from (select pg_notify(@channel, @notice), set_config('synchronous_commit', coalesce(@synchronousCommit, current_setting('synchronous_commit')), true)) as notified;
+            select (select count(*) from r)::int
+            from (select pg_notify($6, $7)) as notified
             """;
         var types = new string[events.Count];
         var values = new float?[events.Count];
         var attributes = new string?[events.Count];
         for (var k = 0; k < events.Count; k++)
             (types[k], values[k], attributes[k]) = (events[k].EventType, events[k].EventValue, Attributes(sessionId, events[k]));
-        var row = await connection.QuerySingleAsync<(long? UserId, int Stored, int Refreshed)>(new CommandDefinition(sql, new
+        await using var batch = new NpgsqlBatch(connection);
+        // An error barrier after the first: the store is then its own transaction (a Sync after it), the lock and the
+        // refresh another (one Sync at the end).
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(store)
         {
-            userId, user, productIds, types, values, ats, attributes, json, version, now = time.GetUtcNow().UtcDateTime,
-            // The user's answers change (a refreshed row, or a user who now exists): every instance drops them at commit.
-            channel = Data.ChangeChannels.Serving,
-            notice = ServingCache.UserNotice(userId),
-            // For this transaction only; null keeps the server's setting (see ApiOptions.EventsWaitForDisk).
-            synchronousCommit = api.Value.EventsWaitForDisk ? null : "off",
-        }, cancellationToken: cancellationToken));
-        return (row.UserId, row.Stored);
+            AppendErrorBarrier = true,
+            Parameters =
+            {
+                Parameter(userId, NpgsqlDbType.Text), Parameter(user, NpgsqlDbType.Bigint), Parameter(productIds, NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+                Parameter(types, NpgsqlDbType.Array | NpgsqlDbType.Text), Parameter(values, NpgsqlDbType.Array | NpgsqlDbType.Real),
+                Parameter(ats, NpgsqlDbType.Array | NpgsqlDbType.TimestampTz), Parameter(attributes, NpgsqlDbType.Array | NpgsqlDbType.Text),
+                // null keeps the server's setting (see ApiOptions.EventsWaitForDisk)
+                Parameter(api.Value.EventsWaitForDisk ? null : "off", NpgsqlDbType.Text),
+            },
+        });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(lockUser) { Parameters = { Parameter(userId, NpgsqlDbType.Text) } });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(refresh)
+        {
+            Parameters =
+            {
+                Parameter(userId, NpgsqlDbType.Text), Parameter(json, NpgsqlDbType.Text), Parameter(version, NpgsqlDbType.Text),
+                Parameter(time.GetUtcNow().UtcDateTime, NpgsqlDbType.TimestampTz), Parameter(expectedEvents, NpgsqlDbType.Bigint),
+                // The user's answers change (a refreshed row, or a user who now exists): every instance drops them.
+                Parameter(Data.ChangeChannels.Serving, NpgsqlDbType.Text), Parameter(ServingCache.UserNotice(userId), NpgsqlDbType.Text),
+            },
+        });
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var (storedUser, stored) = (reader.IsDBNull(0) ? (long?)null : reader.GetInt64(0), reader.GetInt32(1));
+        await reader.NextResultAsync(cancellationToken); // the lock
+        await reader.NextResultAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var refreshed = reader.GetInt32(0) > 0;
+        return (storedUser, stored, refreshed);
     }
+
+    private static NpgsqlParameter Parameter(object? value, NpgsqlDbType type) => new() { Value = value ?? DBNull.Value, NpgsqlDbType = type };
 
     /// <summary>The slow path after a race with a concurrent copy of the same events: the row rebuilt from the history as stored, in one transaction with its notice.</summary>
     private async Task RefreshFromStoredHistoryAsync(NpgsqlConnection connection, LoadedModel model, long user, string userId, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Derived data, as in WriteAsync, and the same lock: the history read next sees every refresh before this one.
+        await connection.ExecuteAsync(new CommandDefinition("set local synchronous_commit = off; select 1 from customers where id = @user for no key update",
+            new { user }, transaction, cancellationToken: cancellationToken));
         var history = await connection.QueryAsync<(long Item, string Type, int Count)>(new CommandDefinition(
             "select item_id, event_type, count(*)::int from interactions where user_id = @user group by 1, 2", new { user }, transaction, cancellationToken: cancellationToken));
         await connection.ExecuteAsync(new CommandDefinition("""

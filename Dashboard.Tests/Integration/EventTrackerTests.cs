@@ -162,6 +162,30 @@ public sealed class EventTrackerTests(FoldInDatabaseFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Concurrent_events_of_one_user_all_count_in_the_refreshed_row()
+    {
+        // Requests of one user that overlap (each read its history before the others stored theirs): whatever the
+        // interleaving, the row left at the end is the fold-in of every stored event, none lost to a later write.
+        const string user = "event-concurrent-user";
+        var at = new DateTime(2026, 6, 1, 10, 0, 0, DateTimeKind.Utc);
+        var items = new string[12];
+        for (var k = 0; k < items.Length; k++)
+            items[k] = await ProductAsync(10 + k);
+        await Tracker.TrackAsync(user, [new(items[0], "view", SentAt: at)]); // the user exists: every request below takes the same path
+        // Enough open connections in the pool that the requests below start together rather than one per new connection.
+        var warm = await Task.WhenAll(Enumerable.Range(0, items.Length).Select(_ => Db.OpenConnectionAsync().AsTask()));
+        foreach (var connection in warm)
+            await connection.DisposeAsync();
+
+        var results = await Task.WhenAll(Enumerable.Range(1, items.Length - 1).Select(k =>
+            Tracker.TrackAsync(user, [new(items[k], k % 3 == 0 ? "purchase" : "view", SentAt: at.AddSeconds(k))])));
+
+        Assert.All(results, r => Assert.Equal((1, true), (r.Stored, r.Refreshed)));
+        Assert.Equal(items.Length, await StoredAsync(user));
+        AssertSameRow(await ReferenceRowAsync(user), await CachedRowAsync(user));
+    }
+
+    [Fact]
     public async Task Without_waiting_for_the_disk_events_are_stored_once_and_the_row_refreshed_alike()
     {
         await using var services = TestServices.Create(fixture.Database.ConnectionString, new Dictionary<string, string?> { ["Api:EventsWaitForDisk"] = "false" });

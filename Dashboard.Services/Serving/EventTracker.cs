@@ -62,6 +62,26 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
         for (var k = 0; k < ats.Length; k++)
             ats[k] = DateTime.SpecifyKind(events[k].SentAt ?? now, DateTimeKind.Utc);
 
+        // One request per user at a time in this process: a request that read the history while another of the same user
+        // was storing would fold from a history without that event and have to rebuild the row (the count check in
+        // WriteAsync, which still guards against other processes). Users are spread over stripes by hash.
+        var turn = _userTurns[(int)((uint)StringComparer.Ordinal.GetHashCode(userId) % (uint)_userTurns.Length)];
+        await turn.WaitAsync(cancellationToken);
+        try
+        {
+            return await TrackInTurnAsync(userId, events, sessionId, notRefreshed, model, ats, clock, cancellationToken);
+        }
+        finally
+        {
+            turn.Release();
+        }
+    }
+
+    private readonly SemaphoreSlim[] _userTurns = [.. Enumerable.Range(0, 4096).Select(_ => new SemaphoreSlim(1, 1))];
+
+    private async Task<TrackResult> TrackInTurnAsync(string userId, IReadOnlyList<TrackedEvent> events, string? sessionId, string? notRefreshed, LoadedModel? model,
+        DateTime[] ats, Stopwatch clock, CancellationToken cancellationToken)
+    {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // Two round trips, each about a millisecond on an idle machine (the call used to make three, in an explicit
         // transaction). The first reads; the second stores the events in one transaction, then writes the refreshed row

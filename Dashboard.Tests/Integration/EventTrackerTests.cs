@@ -164,8 +164,11 @@ public sealed class EventTrackerTests(FoldInDatabaseFixture fixture) : IClassFix
     [Fact]
     public async Task Concurrent_events_of_one_user_all_count_in_the_refreshed_row()
     {
-        // Requests of one user that overlap (each read its history before the others stored theirs): whatever the
-        // interleaving, the row left at the end is the fold-in of every stored event, none lost to a later write.
+        // Requests of one user that overlap (each read its history before the others stored theirs), spread over four
+        // instances (each its own tracker: one process takes one user's requests in turn, two do not): whatever
+        // the interleaving, the row left at the end is the fold-in of every stored event, none lost to a later write.
+        var others = Enumerable.Range(0, 3).Select(_ => TestServices.Create(fixture.Database.ConnectionString)).ToList();
+        EventTracker[] trackers = [Tracker, .. others.Select(o => o.GetRequiredService<EventTracker>())];
         const string user = "event-concurrent-user";
         var at = new DateTime(2026, 6, 1, 10, 0, 0, DateTimeKind.Utc);
         var items = new string[12];
@@ -178,8 +181,10 @@ public sealed class EventTrackerTests(FoldInDatabaseFixture fixture) : IClassFix
             await connection.DisposeAsync();
 
         var results = await Task.WhenAll(Enumerable.Range(1, items.Length - 1).Select(k =>
-            Tracker.TrackAsync(user, [new(items[k], k % 3 == 0 ? "purchase" : "view", SentAt: at.AddSeconds(k))])));
+            trackers[k % trackers.Length].TrackAsync(user, [new(items[k], k % 3 == 0 ? "purchase" : "view", SentAt: at.AddSeconds(k))])));
 
+        foreach (var o in others)
+            await o.DisposeAsync();
         Assert.All(results, r => Assert.Equal((1, true), (r.Stored, r.Refreshed)));
         Assert.Equal(items.Length, await StoredAsync(user));
         AssertSameRow(await ReferenceRowAsync(user), await CachedRowAsync(user));

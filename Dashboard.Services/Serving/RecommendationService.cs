@@ -43,7 +43,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
 
     /// <summary>
     /// A user's recommendations with a recommendation id. While an experiment runs on user-recommendations, users in
-    /// its challenger arm get the challenger's list, scored live from its artifact (the cache holds the champion's).
+    /// its challenger arm get the challenger's list, scored live from its artifact (the cache holds the champion's), or,
+    /// when the challenger is the campaign's remote AWS Personalize campaign, the list its last fetch kept.
     /// </summary>
     public async Task<UserRecommendations> ForUserAsync(string userId, int count = 10, string? category = null, CancellationToken cancellationToken = default)
     {
@@ -53,7 +54,9 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         var arm = experiment?.ArmOf(userId);
         var answer = arm == ExperimentArms.Challenger
             ? await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"x{experiment!.Id}|{count}|{category}",
-                () => ChallengerForUserAsync(experiment, userId, count, category, cancellationToken))
+                () => CampaignEngines.IsRemote(experiment.ChallengerVersion)
+                    ? ForUserFromDatabaseAsync(userId, count, category, cancellationToken, experiment.ChallengerVersion)
+                    : ChallengerForUserAsync(experiment, userId, count, category, cancellationToken))
             : await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"{count}|{category}",
                 () => ForUserFromDatabaseAsync(userId, count, category, cancellationToken));
         return answer with { RecommendationId = log.Record(userId, Campaigns.UserRecommendations, answer.ModelVersion, experiment, arm, ProductIds(answer.Items)) };
@@ -67,14 +70,15 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         return ids;
     }
 
-    private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken)
+    /// <summary>The user's list from the cache, or from the lists the last fetch from <paramref name="remoteArn"/> kept.</summary>
+    private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken, string? remoteArn = null)
     {
         // The lateral product lookup ("offset 0" keeps it a per-row index probe) touches only the listed products;
         // a join lets the planner hash the whole catalogue, for 25 rows.
-        const string sql = """
+        var sql = $"""
             select r.model_version as Version, r.updated_at as UpdatedAt, p.external_id as ItemId, (x.e->>'score')::float8 as Score, p.name as Name, p.category as Category, p.id as ProductId
             from customers c
-            join offline_user_recommendations r on r.user_id = c.id
+            join {(remoteArn is null ? "offline_user_recommendations" : RemoteLists.UserLists)} r on r.user_id = c.id
             cross join lateral jsonb_array_elements(r.recommendations) with ordinality as x(e, ord)
             cross join lateral (select id, external_id, name, category from products where id = (x.e->>'product_id')::bigint offset 0) p
             where c.external_id = @userId and (@category::text is null or p.category = @category)
@@ -83,12 +87,12 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var rows = (await connection.QueryAsync<(string Version, DateTime UpdatedAt, string ItemId, double Score, string Name, string? Category, long ProductId)>(
-            new CommandDefinition(sql, new { userId, category, count }, cancellationToken: cancellationToken))).ToList();
+            new CommandDefinition(sql, new { userId, category, count, campaign = Campaigns.UserRecommendations, arn = remoteArn }, cancellationToken: cancellationToken))).ToList();
         var items = rows.Select(r => new RecommendedItem(r.ItemId, r.Score, r.Name, r.Category, "model", r.ProductId)).ToList();
         if (items.Count >= count)
             return new UserRecommendations(userId, rows[0].Version, false, null, DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc), items);
         var reason = await TopUpAsync(connection, userId, count, category, items, cancellationToken);
-        return new UserRecommendations(userId, rows.FirstOrDefault().Version, reason is not null, reason,
+        return new UserRecommendations(userId, rows.FirstOrDefault().Version ?? remoteArn, reason is not null, reason,
             rows.Count > 0 ? DateTime.SpecifyKind(rows[0].UpdatedAt, DateTimeKind.Utc) : null, items);
     }
 

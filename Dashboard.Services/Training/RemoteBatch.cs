@@ -27,7 +27,7 @@ public sealed record RemoteBatchResult(string Campaign, string CampaignArn, int 
 /// ARN (model_version) and the fetch time (updated_at). A failure leaves the cache as it was.
 /// </summary>
 public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, IOptions<EngineOptions> engine, IOptions<TrainingOptions> training,
-    IHttpClientFactory httpFactory, TimeProvider time, ILogger<RemoteBatch> logger, Data.ChangeFeed feed)
+    IHttpClientFactory httpFactory, TimeProvider time, ILogger<RemoteBatch> logger, Data.ChangeFeed feed, ExperimentRegistry experiments)
 {
     public const string HttpClientName = "personalize-runtime";
 
@@ -171,8 +171,13 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
         if (unknownItems > 0)
             await job.LogAsync($"{unknownItems:N0} recommended items are not in the catalogue and were left out");
         await job.LogAsync($"fetched {todo.Length:N0} lists in {fetchTime.TotalSeconds:F1} s ({todo.Length / Math.Max(fetchTime.TotalSeconds, 1e-9):F1}/s), {client.Retries} retries");
-        job.Report(0.93, "writing the cache");
-        await WriteCacheAsync(campaign, options.CampaignArn, fetchId, fetched, cancellationToken);
+        // While the remote campaign is an experiment's challenger the cache is the control's: only the arm's lists are refreshed.
+        var running = await experiments.RunningAsync(campaign, cancellationToken);
+        var arm = running?.ChallengerVersion == options.CampaignArn;
+        if (arm)
+            await job.LogAsync($"experiment {running!.Id} runs with {options.CampaignArn} as its challenger: its arm's lists are refreshed, the cache keeps the control's ({running.ControlVersion})");
+        job.Report(0.93, arm ? "keeping the lists for the experiment's remote arm" : "writing the cache");
+        await WriteCacheAsync(campaign, options.CampaignArn, fetchId, fetched, writeCache: !arm, cancellationToken);
         return new RemoteBatchResult(campaign, options.CampaignArn, keys.Length, done.Count, client.Retries, clock.Elapsed, fetchTime);
     }
 
@@ -284,8 +289,12 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
             new { fetchId, status, error, fetched, now = time.GetUtcNow().UtcDateTime });
     }
 
-    /// <summary>Replaces the campaign's cache table with the fetched lists in one transaction (readers see the old cache until the commit).</summary>
-    private async Task WriteCacheAsync(string campaign, string arn, long fetchId, int fetched, CancellationToken cancellationToken)
+    /// <summary>
+    /// Replaces the campaign's cache table with the fetched lists in one transaction (readers see the old cache until the
+    /// commit), unless <paramref name="writeCache"/> is false. The fetch's own lists stay in remote_fetch_pages (older fetches' go): an experiment's remote arm is
+    /// served from them (<see cref="RemoteLists"/>) even after a local version has rewritten the cache.
+    /// </summary>
+    private async Task WriteCacheAsync(string campaign, string arn, long fetchId, int fetched, bool writeCache, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -301,13 +310,16 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
               insert into offline_user_recommendations (user_id, recommendations, model_version, updated_at)
               select p.key_id, p.list, @arn, @now from remote_fetch_pages p join customers x on x.id = p.key_id where p.fetch_id = @fetchId;
               """;
-        await connection.ExecuteAsync(new CommandDefinition(write, new { arn, now, fetchId }, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
-        if (campaign != Campaigns.SimilarItems)
-            await BatchInference.AggregateRegionsAsync(connection, transaction, arn, cancellationToken);
+        if (writeCache)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(write, new { arn, now, fetchId }, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+            if (campaign != Campaigns.SimilarItems)
+                await BatchInference.AggregateRegionsAsync(connection, transaction, arn, cancellationToken);
+        }
         await connection.ExecuteAsync("""
             update remote_fetches set status = 'succeeded', error = null, keys_fetched = @fetched, finished_at = @now where id = @fetchId;
-            delete from remote_fetch_pages where fetch_id = @fetchId;
-            """, new { fetchId, fetched, now }, transaction);
+            delete from remote_fetch_pages where fetch_id in (select id from remote_fetches where campaign = @campaign and id <> @fetchId);
+            """, new { fetchId, fetched, now, campaign }, transaction);
         await Data.ChangeFeed.NotifyAsync(connection, transaction, Data.ChangeChannels.Serving, Data.ChangeChannels.All, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         feed.Raise(Data.ChangeChannels.Serving, Data.ChangeChannels.All);

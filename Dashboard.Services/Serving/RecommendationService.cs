@@ -11,7 +11,7 @@ namespace Recs.Services.Serving;
 /// popularity as the fallback for users the cache does not know; ranks a given list with the champion's scores.
 /// </summary>
 public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, ServingCache cache,
-    ExperimentRegistry experiments, RecommendationLog log)
+    ExperimentRegistry experiments, RecommendationLog log, RemoteRanking remote)
 {
     public const int MaxCount = 500;
     public const int MaxEvents = 10;
@@ -198,8 +198,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
     }
 
     /// <summary>
-    /// The given items ordered for the user by the personalized-ranking campaign's version (or, for a user in the
-    /// challenger arm of an experiment on it, the challenger), with a recommendation id.
+    /// The given items ordered for the user by the personalized-ranking campaign's version or remote campaign (or, for a
+    /// user in the challenger arm of an experiment on it, the challenger), with a recommendation id.
     /// </summary>
     public async Task<RankedItems> RankAsync(string userId, IReadOnlyList<string> itemIds, CancellationToken cancellationToken = default)
     {
@@ -225,10 +225,16 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         if (unknown.Count > 0)
             throw ServingException.NotFound($"Unknown item{(unknown.Count > 1 ? "s" : "")}: {string.Join(", ", unknown.Take(10).Select(u => $"'{u}'"))}{(unknown.Count > 10 ? $" and {unknown.Count - 10} more" : "")}.");
 
+        var candidates = itemIds.Distinct().Select(id => products[id]).ToList();
+        if (challenger is null && remote.Remote is not null || CampaignEngines.IsRemote(challenger))
+        {
+            // The connection goes back to the pool while the remote campaign answers.
+            await connection.CloseAsync();
+            return await remote.RankAsync(userId, candidates, cancellationToken);
+        }
         var model = challenger is null
             ? await models.ServingAsync(Campaigns.PersonalizedRanking, cancellationToken)
             : await models.GetAsync(challenger, cancellationToken) ?? throw new ServingException(503, $"The challenger {challenger} has no artifact to serve from.");
-        var candidates = itemIds.Distinct().Select(id => products[id]).ToList();
         var userDbId = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("select id from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
         float[]? scores = null;
         if (model is not null && userDbId is { } uid)

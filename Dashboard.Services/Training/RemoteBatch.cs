@@ -29,14 +29,15 @@ public sealed record RemoteBatchResult(string Campaign, string CampaignArn, int 
 public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, IOptions<EngineOptions> engine, IOptions<TrainingOptions> training,
     IHttpClientFactory httpFactory, TimeProvider time, ILogger<RemoteBatch> logger, Data.ChangeFeed feed, ExperimentRegistry experiments)
 {
-    public const string HttpClientName = "personalize-runtime";
+    public const string HttpClientName = PersonalizeRuntimeClient.HttpClientName;
 
     private const int FlushEvery = 256;
 
-    /// <summary>The campaigns configured as remote, in campaign order.</summary>
-    public IReadOnlyList<string> RemoteCampaigns => Campaigns.All.Where(c => engine.Value.For(c) is not null).ToList();
+    /// <summary>The campaigns configured as remote whose lists are fetched into a cache, in campaign order (personalized-ranking is asked live).</summary>
+    public IReadOnlyList<string> RemoteCampaigns => Campaigns.All.Where(IsRemote).ToList();
 
-    public bool IsRemote(string campaign) => engine.Value.For(campaign) is not null;
+    /// <summary>True when the campaign's cache is fetched from a remote campaign.</summary>
+    public bool IsRemote(string campaign) => campaign != Campaigns.PersonalizedRanking && engine.Value.For(campaign) is not null;
 
     /// <summary>
     /// Fetches a remote campaign's lists into its cache table as a batch job; null when a batch job is already running.

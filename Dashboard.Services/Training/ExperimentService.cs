@@ -38,11 +38,15 @@ public sealed class ExperimentService(ExperimentRegistry experiments, TrainingSe
                 ?? throw new ArgumentException($"Neither arm of the experiment on {campaign} is its remote campaign ({running.ControlVersion} against {running.ChallengerVersion}).");
         if (version != running.ControlVersion && version != running.ChallengerVersion)
             throw new ArgumentException($"Version {version} is in neither arm of the experiment on {campaign} ({running.ControlVersion} against {running.ChallengerVersion}).");
+        // The campaign's cache is fetched from its remote campaign while Engine:Remote names one: a local version cannot take it over from here.
+        if (version == running.ChallengerVersion && CampaignEngines.IsRemote(running.ControlVersion))
+            throw new InvalidOperationException($"The {campaign} campaign is served by AWS Personalize {running.ControlVersion} (Engine:Remote:{campaign}): " +
+                $"remove that setting to let {version} serve it, then promote {version}; or stop the experiment.");
         return await audit.AuditAsync(requestedBy, AuditActions.ExperimentStop, campaign, new { campaign, promote = version }, async () =>
         {
             if (version == running.ChallengerVersion && CampaignEngines.IsRemote(version))
             {
-                if (campaign != Campaigns.PersonalizedRanking && await remote.RunAsync(campaign, requestedBy, cancellationToken) is null)
+                if (campaign != Campaigns.PersonalizedRanking && await remote.RunAsync(campaign, requestedBy, cancellationToken, promoting: true) is null)
                     throw new InvalidOperationException("A batch job is running: promote the remote arm when it has finished.");
             }
             else if (version == running.ChallengerVersion)

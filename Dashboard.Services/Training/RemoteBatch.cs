@@ -41,14 +41,15 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
 
     /// <summary>
     /// Fetches a remote campaign's lists into its cache table as a batch job; null when a batch job is already running.
-    /// Throws the job's failure (the cache is untouched).
+    /// Throws the job's failure (the cache is untouched). <paramref name="promoting"/>: the remote campaign, an
+    /// experiment's challenger, is being promoted, so its lists go to the cache although the experiment still runs.
     /// </summary>
-    public async Task<RemoteBatchResult?> RunAsync(string campaign, string requestedBy, CancellationToken cancellationToken = default)
+    public async Task<RemoteBatchResult?> RunAsync(string campaign, string requestedBy, CancellationToken cancellationToken = default, bool promoting = false)
     {
         var (definition, options) = Define(campaign, requestedBy);
         try
         {
-            return await runner.RunAsync(definition, job => FetchAsync(campaign, options, job), Outcome, cancellationToken);
+            return await runner.RunAsync(definition, job => FetchAsync(campaign, options, job, promoting), Outcome, cancellationToken);
         }
         catch (JobAlreadyRunningException)
         {
@@ -85,7 +86,7 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
 
     private static string Noun(string campaign) => campaign == Campaigns.SimilarItems ? "products' related items" : "users' lists";
 
-    private async Task<RemoteBatchResult> FetchAsync(string campaign, RemoteCampaignOptions options, JobContext job)
+    private async Task<RemoteBatchResult> FetchAsync(string campaign, RemoteCampaignOptions options, JobContext job, bool promoting = false)
     {
         var clock = Stopwatch.StartNew();
         var cancellationToken = job.Cancellation;
@@ -174,7 +175,7 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
         await job.LogAsync($"fetched {todo.Length:N0} lists in {fetchTime.TotalSeconds:F1} s ({todo.Length / Math.Max(fetchTime.TotalSeconds, 1e-9):F1}/s), {client.Retries} retries");
         // While the remote campaign is an experiment's challenger the cache is the control's: only the arm's lists are refreshed.
         var running = await experiments.RunningAsync(campaign, cancellationToken);
-        var arm = running?.ChallengerVersion == options.CampaignArn;
+        var arm = !promoting && running?.ChallengerVersion == options.CampaignArn;
         if (arm)
             await job.LogAsync($"experiment {running!.Id} runs with {options.CampaignArn} as its challenger: its arm's lists are refreshed, the cache keeps the control's ({running.ControlVersion})");
         job.Report(0.93, arm ? "keeping the lists for the experiment's remote arm" : "writing the cache");

@@ -136,10 +136,17 @@ public sealed class RemoteExperimentTests(DemoDatabaseFixture db) : IClassFixtur
             await services.GetRequiredService<RemoteBatch>().RunAsync(Campaigns.UserRecommendations, "tests");
             await using (var connection = await db.DataSource.OpenConnectionAsync())
                 Assert.Equal([_popularity], await connection.QueryAsync<string>("select distinct model_version from offline_user_recommendations"));
+
+            // Promoting the remote challenger fetches its lists into the cache and ends the experiment.
+            var ended = await actions.PromoteAsync(Campaigns.UserRecommendations, ExperimentArms.Remote, "test");
+            Assert.Contains($"challenger {Arn} promoted", ended.Outcome, StringComparison.Ordinal);
+            await using (var connection = await db.DataSource.OpenConnectionAsync())
+                Assert.Equal([Arn], await connection.QueryAsync<string>("select distinct model_version from offline_user_recommendations"));
         }
         finally
         {
-            await actions.StopAsync(Campaigns.UserRecommendations, "test");
+            if (await services.GetRequiredService<ExperimentRegistry>().RunningAsync(Campaigns.UserRecommendations) is not null)
+                await actions.StopAsync(Campaigns.UserRecommendations, "test");
         }
     }
 
@@ -164,6 +171,9 @@ public sealed class RemoteExperimentTests(DemoDatabaseFixture db) : IClassFixtur
                 else
                     Assert.Equal(_popularity, answer.ModelVersion);
             }
+            // A local challenger cannot take over a campaign whose cache is fetched from its remote campaign.
+            Assert.Contains("remove that setting", (await Assert.ThrowsAsync<InvalidOperationException>(
+                () => actions.PromoteAsync(Campaigns.UserRecommendations, _popularity, "test"))).Message, StringComparison.Ordinal);
             // "remote" names the remote arm when ending the experiment: the control keeps serving.
             var ended = await actions.PromoteAsync(Campaigns.UserRecommendations, ExperimentArms.Remote, "test");
             Assert.Contains($"control {Arn} kept", ended.Outcome, StringComparison.Ordinal);

@@ -46,16 +46,7 @@ public sealed class RemoteExperimentTests(DemoDatabaseFixture db) : IClassFixtur
     }
 
     private ServiceProvider Services(bool remote = true, string arn = Arn) => TestServices.Create(db.ConnectionString, remote
-        ? new Dictionary<string, string?>
-        {
-            ["Engine:Remote:user-recommendations:Endpoint"] = _server.BaseAddress.ToString(),
-            ["Engine:Remote:user-recommendations:Region"] = "eu-west-1",
-            ["Engine:Remote:user-recommendations:CampaignArn"] = arn,
-            ["Engine:Remote:user-recommendations:AccessKeyId"] = RemotePersonalizeServer.AccessKeyId,
-            ["Engine:Remote:user-recommendations:SecretAccessKey"] = RemotePersonalizeServer.Secret,
-            ["Engine:Remote:user-recommendations:RequestsPerSecond"] = "500",
-            ["Engine:Remote:user-recommendations:MaxRetries"] = "0",
-        }
+        ? _server.Settings(Campaigns.UserRecommendations, arn, new Dictionary<string, string?> { ["RequestsPerSecond"] = "500", ["MaxRetries"] = "0" })
         : null);
 
     /// <summary>Users with purchases, in id order.</summary>

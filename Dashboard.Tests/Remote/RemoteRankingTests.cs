@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
+using Recs.Services.Models;
 using Recs.Services.Serving;
 using Recs.Tests.Api;
 using Recs.Tests.E2E;
@@ -23,16 +24,8 @@ public sealed class RemoteRankingTests(DemoDatabaseFixture db) : IClassFixture<D
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private static Dictionary<string, string?> Settings(Uri endpoint, string timeoutSeconds = "10") => new()
-    {
-        ["Engine:Remote:personalized-ranking:Endpoint"] = endpoint.ToString(),
-        ["Engine:Remote:personalized-ranking:Region"] = "eu-west-1",
-        ["Engine:Remote:personalized-ranking:CampaignArn"] = Arn,
-        ["Engine:Remote:personalized-ranking:AccessKeyId"] = RemotePersonalizeServer.AccessKeyId,
-        ["Engine:Remote:personalized-ranking:SecretAccessKey"] = RemotePersonalizeServer.Secret,
-        ["Engine:Remote:personalized-ranking:TimeoutSeconds"] = timeoutSeconds,
-        ["Engine:Remote:personalized-ranking:MaxRetries"] = "5",
-    };
+    private Dictionary<string, string?> Settings(string timeoutSeconds = "10") => _server.Settings(Campaigns.PersonalizedRanking, Arn,
+        new Dictionary<string, string?> { ["TimeoutSeconds"] = timeoutSeconds, ["MaxRetries"] = "5" });
 
     /// <summary>The remote answer: the asked list reversed, with an item nobody asked for first.</summary>
     private static Task Reversed(Microsoft.AspNetCore.Http.HttpContext context, JsonElement body) =>
@@ -41,7 +34,7 @@ public sealed class RemoteRankingTests(DemoDatabaseFixture db) : IClassFixture<D
     [Fact]
     public async Task Ranking_is_forwarded_live_in_the_remote_order_and_remote_failures_are_502_or_503_never_500()
     {
-        await using var services = TestServices.Create(db.ConnectionString, Settings(_server.BaseAddress, timeoutSeconds: "1"));
+        await using var services = TestServices.Create(db.ConnectionString, Settings(timeoutSeconds: "1"));
         var recommendations = services.GetRequiredService<RecommendationService>();
         await using var connection = await db.DataSource.OpenConnectionAsync();
         var user = await connection.QuerySingleAsync<string>("select c.external_id from customers c where exists (select 1 from interactions i where i.user_id = c.id) order by c.id limit 1");
@@ -95,7 +88,7 @@ public sealed class RemoteRankingTests(DemoDatabaseFixture db) : IClassFixture<D
     {
         var data = AppProcess.NewDataDirectory();
         await DashboardCli.RunOkAsync("seed", "--customers", "200", "--products", "60", "--order-lines", "2000", $"--Database:DataDirectory={data}", "--Database:ServerSettings:fsync=off");
-        var settings = Settings(_server.BaseAddress).ToDictionary(s => s.Key, s => s.Value!);
+        var settings = Settings().ToDictionary(s => s.Key, s => s.Value!);
         settings["DemoData:Enabled"] = "false";
         settings["Training:BatchRefreshHours"] = "0";
         await using var app = await AppProcess.StartAsync(settings, data);

@@ -33,16 +33,10 @@ public sealed class RemoteRefreshTests(DemoDatabaseFixture db) : IClassFixture<D
 
     private Dictionary<string, string?> Settings()
     {
-        var settings = new Dictionary<string, string?>();
-        foreach (var (campaign, arn) in new[] { (Campaigns.UserRecommendations, Arn), (Campaigns.PersonalizedRanking, RankingArn) })
-        {
-            settings[$"Engine:Remote:{campaign}:Endpoint"] = _server.BaseAddress.ToString();
-            settings[$"Engine:Remote:{campaign}:Region"] = "eu-west-1";
-            settings[$"Engine:Remote:{campaign}:CampaignArn"] = arn;
-            settings[$"Engine:Remote:{campaign}:AccessKeyId"] = RemotePersonalizeServer.AccessKeyId;
-            settings[$"Engine:Remote:{campaign}:SecretAccessKey"] = RemotePersonalizeServer.Secret;
-            settings[$"Engine:Remote:{campaign}:RequestsPerSecond"] = "500";
-        }
+        var fast = new Dictionary<string, string?> { ["RequestsPerSecond"] = "500" };
+        var settings = _server.Settings(Campaigns.UserRecommendations, Arn, fast);
+        foreach (var (key, value) in _server.Settings(Campaigns.PersonalizedRanking, RankingArn, fast))
+            settings[key] = value;
         return settings;
     }
 

@@ -148,6 +148,10 @@ public sealed class RemoteExperimentTests(DemoDatabaseFixture db) : IClassFixtur
         await services.GetRequiredService<RemoteBatch>().RunAsync(Campaigns.UserRecommendations, "tests");
         var actions = services.GetRequiredService<ExperimentService>();
         var recommendations = services.GetRequiredService<RecommendationService>();
+        // An event does not fold the champion's list over the remote one.
+        var tracked = await services.GetRequiredService<EventTracker>().TrackAsync((await BuyersAsync())[0], [new TrackedEvent(_products[0], "view")]);
+        Assert.False(tracked.Refreshed);
+        Assert.Contains($"served by AWS Personalize {Arn}", tracked.NotRefreshedReason, StringComparison.Ordinal);
         Assert.Contains("already serves", (await Assert.ThrowsAsync<InvalidOperationException>(
             () => actions.StartAsync(Campaigns.UserRecommendations, ExperimentArms.Remote, 20, "test"))).Message, StringComparison.Ordinal);
         var experiment = await actions.StartAsync(Campaigns.UserRecommendations, _popularity, 50, "test");

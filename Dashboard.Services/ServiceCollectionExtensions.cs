@@ -47,8 +47,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ModelStore>();
         services.AddSingleton<BatchInference>();
         services.AddOptions<Remote.EngineOptions>().BindConfiguration(Remote.EngineOptions.Section)
-            .Validate(o => o.Remote.Keys.All(c => c is Campaigns.UserRecommendations or Campaigns.SimilarItems),
-                "Engine:Remote:<campaign> can be user-recommendations or similar-items (personalized-ranking is answered live by Recs' own model).")
+            .Validate(o => o.Remote.Keys.All(Campaigns.All.Contains),
+                $"Engine:Remote:<campaign> can be {string.Join(", ", Campaigns.All)}.")
             .Validate(o => o.Remote.Values.All(c => System.ComponentModel.DataAnnotations.Validator.TryValidateObject(c, new(c), null, validateAllProperties: true)
                     && c.HasValidEndpoint),
                 "Each Engine:Remote:<campaign> needs Region and CampaignArn, an absolute http(s) Endpoint if any, and its Concurrency, RequestsPerSecond, TimeoutSeconds and MaxRetries within their ranges.")
@@ -58,6 +58,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<CampaignEngines>();
         services.AddOptions<Serving.ApiOptions>().BindConfiguration(Serving.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Serving.ServingCache>();
+        services.AddSingleton<Serving.RemoteRanking>();
         services.AddSingleton<Serving.RecommendationService>();
         services.AddSingleton<Serving.EventTracker>();
         services.AddOptions<Verdicts.VerdictOptions>().BindConfiguration(Verdicts.VerdictOptions.Section).ValidateDataAnnotations().ValidateOnStart();

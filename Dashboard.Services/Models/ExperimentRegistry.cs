@@ -4,7 +4,9 @@ using System.Security.Cryptography;
 using System.Text;
 using Dapper;
 using Npgsql;
+using Microsoft.Extensions.Options;
 using Recs.Services.Data;
+using Recs.Services.Remote;
 
 namespace Recs.Services.Models;
 
@@ -13,6 +15,9 @@ public static class ExperimentArms
 {
     public const short Control = 0;
     public const short Challenger = 1;
+
+    /// <summary>The version label naming the campaign's remote AWS Personalize campaign (Engine:Remote:&lt;campaign&gt;) as an arm; stored as its ARN.</summary>
+    public const string Remote = "remote";
 
     public static string Name(short arm) => arm == Challenger ? "challenger" : "control";
 
@@ -63,16 +68,18 @@ public sealed class ExperimentRegistry : IDisposable
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly ModelRegistry _registry;
+    private readonly IOptions<EngineOptions> _engine;
     private readonly ChangeFeed _feed;
     private readonly TimeProvider _time;
     private readonly IDisposable _subscription;
     private readonly ConcurrentDictionary<string, Task<OnlineExperiment?>> _running = new();
     private long _generation;
 
-    public ExperimentRegistry(NpgsqlDataSource dataSource, ModelRegistry registry, ChangeFeed feed, TimeProvider time)
+    public ExperimentRegistry(NpgsqlDataSource dataSource, ModelRegistry registry, IOptions<EngineOptions> engine, ChangeFeed feed, TimeProvider time)
     {
         _dataSource = dataSource;
         _registry = registry;
+        _engine = engine;
         _feed = feed;
         _time = time;
         _subscription = feed.Subscribe(ChangeChannels.Experiments, _ => Forget());
@@ -127,7 +134,12 @@ public sealed class ExperimentRegistry : IDisposable
         return (await connection.QueryAsync<OnlineExperiment>(new CommandDefinition($"select {Columns} from experiments order by id desc", cancellationToken: cancellationToken))).ToList();
     }
 
-    /// <summary>Starts an experiment: the campaign's current version is the control, <paramref name="challenger"/> gets <paramref name="sharePercent"/> % of users.</summary>
+    /// <summary>
+    /// Starts an experiment: what serves the campaign now is the control (its local version, or the ARN of its remote
+    /// campaign when the cache holds that campaign's lists), <paramref name="challenger"/> gets <paramref name="sharePercent"/> % of
+    /// users. The challenger is a trained version, or <see cref="ExperimentArms.Remote"/> (or the ARN) for the campaign's
+    /// remote AWS Personalize campaign, served from the lists its last fetch kept.
+    /// </summary>
     public async Task<OnlineExperiment> StartAsync(string campaign, string challenger, int sharePercent, string startedBy, CancellationToken cancellationToken = default)
     {
         Campaigns.Check(campaign);
@@ -135,16 +147,15 @@ public sealed class ExperimentRegistry : IDisposable
             throw new ArgumentException($"The {campaign} campaign answers per item, not per user, so its users cannot be split; experiments run on {string.Join(" and ", SplittableCampaigns)}.");
         if (sharePercent is < 1 or > 99)
             throw new ArgumentException($"The challenger's share must be between 1 and 99 percent, not {sharePercent}.");
-        var version = await _registry.GetAsync(challenger, cancellationToken) ?? throw new KeyNotFoundException($"There is no model version {challenger}.");
-        if (version.Status is ModelStatus.Training or ModelStatus.Failed)
-            throw new InvalidOperationException($"Version {challenger} is {version.Status}; only a trained version can be a challenger.");
-        if (!RecipeCatalog.Exists(version.Recipe) || !RecipeCatalog.Get(version.Recipe).Serves.Contains(campaign))
-            throw new InvalidOperationException($"Version {challenger} is a {version.Recipe} model, which cannot serve the {campaign} campaign" +
-                (RecipeCatalog.Exists(version.Recipe) ? $" (it serves {string.Join(", ", RecipeCatalog.Get(version.Recipe).Serves)})." : "."));
-        var control = await _registry.ServingAsync(campaign, cancellationToken)
-            ?? throw new InvalidOperationException($"The {campaign} campaign serves no version yet: promote one before testing a challenger against it.");
-        if (control.Version == challenger)
-            throw new InvalidOperationException($"Version {challenger} already serves {campaign}: choose another version as the challenger.");
+        var remote = _engine.Value.For(campaign);
+        var control = await ControlAsync(campaign, remote, cancellationToken);
+        challenger = challenger == ExperimentArms.Remote || CampaignEngines.IsRemote(challenger)
+            ? await RemoteChallengerAsync(campaign, challenger, remote, cancellationToken)
+            : await LocalChallengerAsync(campaign, challenger, cancellationToken);
+        if (control is null)
+            throw new InvalidOperationException($"The {campaign} campaign serves no version yet: promote one before testing a challenger against it.");
+        if (control == challenger)
+            throw new InvalidOperationException($"{CampaignEngines.Describe(challenger)} already serves {campaign}: choose another version as the challenger.");
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -155,7 +166,7 @@ public sealed class ExperimentRegistry : IDisposable
                 insert into experiments (campaign, control_version, challenger_version, challenger_share, status, started_at, started_by)
                 values (@campaign, @control, @challenger, @sharePercent, 'running', @now, @startedBy)
                 returning {Columns}
-                """, new { campaign, control = control.Version, challenger, sharePercent, now = _time.GetUtcNow().UtcDateTime, startedBy }, transaction, cancellationToken: cancellationToken));
+                """, new { campaign, control, challenger, sharePercent, now = _time.GetUtcNow().UtcDateTime, startedBy }, transaction, cancellationToken: cancellationToken));
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -165,6 +176,54 @@ public sealed class ExperimentRegistry : IDisposable
         await transaction.CommitAsync(cancellationToken);
         _feed.Raise(ChangeChannels.Experiments, campaign);
         return started;
+    }
+
+    /// <summary>What serves the campaign now: its remote campaign's ARN when the cache holds that campaign's lists (or, for personalized-ranking, it is configured), else its local version.</summary>
+    private async Task<string?> ControlAsync(string campaign, RemoteCampaignOptions? remote, CancellationToken cancellationToken)
+    {
+        if (remote is not null)
+        {
+            if (campaign == Campaigns.PersonalizedRanking)
+                return remote.CampaignArn;
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            var cached = await connection.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
+                "select model_version from offline_user_recommendations limit 1", cancellationToken: cancellationToken));
+            if (cached == remote.CampaignArn)
+                return cached;
+        }
+        return (await _registry.ServingAsync(campaign, cancellationToken))?.Version;
+    }
+
+    private async Task<string> LocalChallengerAsync(string campaign, string challenger, CancellationToken cancellationToken)
+    {
+        var version = await _registry.GetAsync(challenger, cancellationToken) ?? throw new KeyNotFoundException($"There is no model version {challenger}.");
+        if (version.Status is ModelStatus.Training or ModelStatus.Failed)
+            throw new InvalidOperationException($"Version {challenger} is {version.Status}; only a trained version can be a challenger.");
+        if (!RecipeCatalog.Exists(version.Recipe) || !RecipeCatalog.Get(version.Recipe).Serves.Contains(campaign))
+            throw new InvalidOperationException($"Version {challenger} is a {version.Recipe} model, which cannot serve the {campaign} campaign" +
+                (RecipeCatalog.Exists(version.Recipe) ? $" (it serves {string.Join(", ", RecipeCatalog.Get(version.Recipe).Serves)})." : "."));
+        return challenger;
+    }
+
+    /// <summary>
+    /// The campaign's remote campaign as the challenger (its ARN): it must be configured, and (but for personalized-ranking,
+    /// asked live) its last successful fetch must have kept its lists, which the challenger's users are served from.
+    /// </summary>
+    private async Task<string> RemoteChallengerAsync(string campaign, string challenger, RemoteCampaignOptions? remote, CancellationToken cancellationToken)
+    {
+        if (remote is null)
+            throw new ArgumentException($"The {campaign} campaign has no remote engine (Engine:Remote:{campaign}), so '{challenger}' cannot be an arm: configure its AWS Personalize campaign first.");
+        if (challenger != ExperimentArms.Remote && challenger != remote.CampaignArn)
+            throw new ArgumentException($"{challenger} is not the remote campaign of {campaign} ({remote.CampaignArn}): use '{ExperimentArms.Remote}' or that ARN.");
+        if (campaign == Campaigns.PersonalizedRanking)
+            return remote.CampaignArn;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var kept = await connection.QuerySingleAsync<bool>(new CommandDefinition($"""
+            select exists (select 1 from remote_fetch_pages where fetch_id = ({RemoteLists.LatestFetch}))
+            """, new { campaign, arn = remote.CampaignArn }, cancellationToken: cancellationToken));
+        if (!kept)
+            throw new InvalidOperationException($"No lists have been fetched from {remote.CampaignArn} for {campaign} yet: run `batch --campaign {campaign}` (or Refresh the cache on the Models page) first.");
+        return remote.CampaignArn;
     }
 
     /// <summary>Stops the campaign's running experiment, recording why; everyone is served the campaign's version again.</summary>

@@ -52,6 +52,9 @@ public sealed class PersonalizeRuntimeClient(HttpClient http, RemoteCampaignOpti
     /// <summary>The signing name of Personalize Runtime.</summary>
     public const string Service = "personalize";
 
+    /// <summary>The named HttpClient the batch fetches and the live ranking use.</summary>
+    public const string HttpClientName = "personalize-runtime";
+
     public static readonly TimeSpan BackoffBase = TimeSpan.FromMilliseconds(100);
     public static readonly TimeSpan BackoffCap = TimeSpan.FromSeconds(20);
 

@@ -10,7 +10,7 @@ public sealed class EngineOptions
 {
     public const string Section = "Engine";
 
-    /// <summary>Recs campaign name (user-recommendations, similar-items) → the remote campaign serving it.</summary>
+    /// <summary>Recs campaign name → the remote campaign serving it (user-recommendations and similar-items are fetched into the cache, personalized-ranking is asked live).</summary>
     public Dictionary<string, RemoteCampaignOptions> Remote { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>The remote campaign behind a Recs campaign, or null when Recs' own engine serves it.</summary>
@@ -60,6 +60,14 @@ public sealed class RemoteCampaignOptions
     /// <summary>Retries after throttling, a 5xx, a timeout or a lost connection (exponential backoff with full jitter).</summary>
     [Range(0, 20, ErrorMessage = "Engine:Remote:<campaign>:MaxRetries must be between 0 and 20.")]
     public int MaxRetries { get; set; } = 5;
+
+    /// <summary>These options with at most <paramref name="retries"/> retries, for a request a caller is waiting for.</summary>
+    public RemoteCampaignOptions ForLiveRequests(int retries)
+    {
+        var live = (RemoteCampaignOptions)MemberwiseClone();
+        live.MaxRetries = Math.Min(MaxRetries, retries);
+        return live;
+    }
 
     /// <summary>True when Endpoint is empty (the regional default) or an absolute http(s) address.</summary>
     public bool HasValidEndpoint => string.IsNullOrWhiteSpace(Endpoint)

@@ -16,7 +16,8 @@ namespace Recs.Services.Serving;
 /// read (the items, which events are retries, the history), then one batch of two transactions: the events (durable),
 /// then the refreshed row and the notice.
 /// </summary>
-public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, IOptions<ApiOptions> api, TimeProvider time, ServingCache cache)
+public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, IOptions<ApiOptions> api, TimeProvider time, ServingCache cache,
+    IOptions<Remote.EngineOptions> engine)
 {
     /// <summary>
     /// Stores events (an event already stored, same user, item, type and time, is not stored twice: clients retry) and
@@ -55,7 +56,10 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
 
         var now = time.GetUtcNow().UtcDateTime;
         var model = await models.ChampionAsync(cancellationToken);
-        string? notRefreshed = model is null ? "there is no champion model yet"
+        // A remote campaign's lists are its own: the champion must not fold a user's row over them.
+        string? notRefreshed = engine.Value.For(Campaigns.UserRecommendations) is { } remote
+                ? $"user-recommendations is served by AWS Personalize {remote.CampaignArn}; its lists refresh at the next fetch"
+            : model is null ? "there is no champion model yet"
             : model.Model is not IHistoryScorer || !model.Recipe.CanFoldIn ? $"the champion ({model.Recipe.Name}) cannot fold in a new event; the cache refreshes at the next batch"
             : null;
         var ats = new DateTime[events.Count];

@@ -11,7 +11,7 @@ namespace Recs.Services.Serving;
 /// popularity as the fallback for users the cache does not know; ranks a given list with the champion's scores.
 /// </summary>
 public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStore models, IOptions<TrainingOptions> options, ServingCache cache,
-    ExperimentRegistry experiments, RecommendationLog log)
+    ExperimentRegistry experiments, RecommendationLog log, RemoteRanking remote)
 {
     public const int MaxCount = 500;
     public const int MaxEvents = 10;
@@ -43,7 +43,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
 
     /// <summary>
     /// A user's recommendations with a recommendation id. While an experiment runs on user-recommendations, users in
-    /// its challenger arm get the challenger's list, scored live from its artifact (the cache holds the champion's).
+    /// its challenger arm get the challenger's list, scored live from its artifact (the cache holds the champion's), or,
+    /// when the challenger is the campaign's remote AWS Personalize campaign, the list its last fetch kept.
     /// </summary>
     public async Task<UserRecommendations> ForUserAsync(string userId, int count = 10, string? category = null, CancellationToken cancellationToken = default)
     {
@@ -53,7 +54,9 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         var arm = experiment?.ArmOf(userId);
         var answer = arm == ExperimentArms.Challenger
             ? await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"x{experiment!.Id}|{count}|{category}",
-                () => ChallengerForUserAsync(experiment, userId, count, category, cancellationToken))
+                () => CampaignEngines.IsRemote(experiment.ChallengerVersion)
+                    ? ForUserFromDatabaseAsync(userId, count, category, cancellationToken, experiment.ChallengerVersion)
+                    : ChallengerForUserAsync(experiment, userId, count, category, cancellationToken))
             : await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"{count}|{category}",
                 () => ForUserFromDatabaseAsync(userId, count, category, cancellationToken));
         return answer with { RecommendationId = log.Record(userId, Campaigns.UserRecommendations, answer.ModelVersion, experiment, arm, ProductIds(answer.Items)) };
@@ -70,16 +73,18 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
     /// <summary>
     /// One round trip whatever the user: their region (no row: unknown) and cached list, whose products' names come
     /// from the answer cache's product table (a second round trip only for products not read since the last import).
+    /// The list is the cache's, or the one the last fetch from <paramref name="remoteArn"/> kept (an experiment's remote arm).
     /// </summary>
-    private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken)
+    private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken, string? remoteArn = null)
     {
-        const string sql = """
+        var sql = $"""
             select c.region as Region, r.model_version as Version, r.updated_at as UpdatedAt, r.recommendations as Recommendations
-            from customers c left join offline_user_recommendations r on r.user_id = c.id
+            from customers c left join {(remoteArn is null ? "offline_user_recommendations" : RemoteLists.UserLists)} r on r.user_id = c.id
             where c.external_id = @userId
             """;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<CachedListRow>(new CommandDefinition(sql, new { userId }, cancellationToken: cancellationToken));
+        var row = await connection.QuerySingleOrDefaultAsync<CachedListRow>(new CommandDefinition(sql,
+            new { userId, campaign = Campaigns.UserRecommendations, arn = remoteArn }, cancellationToken: cancellationToken));
         var items = new List<RecommendedItem>();
         if (row?.Recommendations is { } json)
         {
@@ -97,7 +102,7 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         if (items.Count >= count)
             return new UserRecommendations(userId, row!.Version, false, null, updatedAt, items);
         var reason = await TopUpAsync(row is null ? null : new Customer(row.Region), count, category, items, cancellationToken);
-        return new UserRecommendations(userId, items.Any(i => i.Source == "model") ? row!.Version : null, reason is not null, reason,
+        return new UserRecommendations(userId, items.Any(i => i.Source == "model") ? row!.Version : remoteArn, reason is not null, reason,
             items.Any(i => i.Source == "model") ? updatedAt : null, items);
     }
 
@@ -213,8 +218,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
     }
 
     /// <summary>
-    /// The given items ordered for the user by the personalized-ranking campaign's version (or, for a user in the
-    /// challenger arm of an experiment on it, the challenger), with a recommendation id.
+    /// The given items ordered for the user by the personalized-ranking campaign's version or remote campaign (or, for a
+    /// user in the challenger arm of an experiment on it, the challenger), with a recommendation id.
     /// </summary>
     public async Task<RankedItems> RankAsync(string userId, IReadOnlyList<string> itemIds, CancellationToken cancellationToken = default)
     {
@@ -240,10 +245,16 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         if (unknown.Count > 0)
             throw ServingException.NotFound($"Unknown item{(unknown.Count > 1 ? "s" : "")}: {string.Join(", ", unknown.Take(10).Select(u => $"'{u}'"))}{(unknown.Count > 10 ? $" and {unknown.Count - 10} more" : "")}.");
 
+        var candidates = itemIds.Distinct().Select(id => products[id]).ToList();
+        if (challenger is null && remote.Remote is not null || CampaignEngines.IsRemote(challenger))
+        {
+            // The connection goes back to the pool while the remote campaign answers.
+            await connection.CloseAsync();
+            return await remote.RankAsync(userId, candidates, cancellationToken);
+        }
         var model = challenger is null
             ? await models.ServingAsync(Campaigns.PersonalizedRanking, cancellationToken)
             : await models.GetAsync(challenger, cancellationToken) ?? throw new ServingException(503, $"The challenger {challenger} has no artifact to serve from.");
-        var candidates = itemIds.Distinct().Select(id => products[id]).ToList();
         var userDbId = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("select id from customers where external_id = @userId", new { userId }, cancellationToken: cancellationToken));
         float[]? scores = null;
         if (model is not null && userDbId is { } uid)

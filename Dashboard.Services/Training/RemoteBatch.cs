@@ -27,27 +27,29 @@ public sealed record RemoteBatchResult(string Campaign, string CampaignArn, int 
 /// ARN (model_version) and the fetch time (updated_at). A failure leaves the cache as it was.
 /// </summary>
 public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, IOptions<EngineOptions> engine, IOptions<TrainingOptions> training,
-    IHttpClientFactory httpFactory, TimeProvider time, ILogger<RemoteBatch> logger, Data.ChangeFeed feed)
+    IHttpClientFactory httpFactory, TimeProvider time, ILogger<RemoteBatch> logger, Data.ChangeFeed feed, ExperimentRegistry experiments)
 {
-    public const string HttpClientName = "personalize-runtime";
+    public const string HttpClientName = PersonalizeRuntimeClient.HttpClientName;
 
     private const int FlushEvery = 256;
 
-    /// <summary>The campaigns configured as remote, in campaign order.</summary>
-    public IReadOnlyList<string> RemoteCampaigns => Campaigns.All.Where(c => engine.Value.For(c) is not null).ToList();
+    /// <summary>The campaigns configured as remote whose lists are fetched into a cache, in campaign order (personalized-ranking is asked live).</summary>
+    public IReadOnlyList<string> RemoteCampaigns => Campaigns.All.Where(IsRemote).ToList();
 
-    public bool IsRemote(string campaign) => engine.Value.For(campaign) is not null;
+    /// <summary>True when the campaign's cache is fetched from a remote campaign.</summary>
+    public bool IsRemote(string campaign) => campaign != Campaigns.PersonalizedRanking && engine.Value.For(campaign) is not null;
 
     /// <summary>
     /// Fetches a remote campaign's lists into its cache table as a batch job; null when a batch job is already running.
-    /// Throws the job's failure (the cache is untouched).
+    /// Throws the job's failure (the cache is untouched). <paramref name="promoting"/>: the remote campaign, an
+    /// experiment's challenger, is being promoted, so its lists go to the cache although the experiment still runs.
     /// </summary>
-    public async Task<RemoteBatchResult?> RunAsync(string campaign, string requestedBy, CancellationToken cancellationToken = default)
+    public async Task<RemoteBatchResult?> RunAsync(string campaign, string requestedBy, CancellationToken cancellationToken = default, bool promoting = false)
     {
         var (definition, options) = Define(campaign, requestedBy);
         try
         {
-            return await runner.RunAsync(definition, job => FetchAsync(campaign, options, job), Outcome, cancellationToken);
+            return await runner.RunAsync(definition, job => FetchAsync(campaign, options, job, promoting), Outcome, cancellationToken);
         }
         catch (JobAlreadyRunningException)
         {
@@ -84,7 +86,7 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
 
     private static string Noun(string campaign) => campaign == Campaigns.SimilarItems ? "products' related items" : "users' lists";
 
-    private async Task<RemoteBatchResult> FetchAsync(string campaign, RemoteCampaignOptions options, JobContext job)
+    private async Task<RemoteBatchResult> FetchAsync(string campaign, RemoteCampaignOptions options, JobContext job, bool promoting = false)
     {
         var clock = Stopwatch.StartNew();
         var cancellationToken = job.Cancellation;
@@ -171,8 +173,13 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
         if (unknownItems > 0)
             await job.LogAsync($"{unknownItems:N0} recommended items are not in the catalogue and were left out");
         await job.LogAsync($"fetched {todo.Length:N0} lists in {fetchTime.TotalSeconds:F1} s ({todo.Length / Math.Max(fetchTime.TotalSeconds, 1e-9):F1}/s), {client.Retries} retries");
-        job.Report(0.93, "writing the cache");
-        await WriteCacheAsync(campaign, options.CampaignArn, fetchId, fetched, cancellationToken);
+        // While the remote campaign is an experiment's challenger the cache is the control's: only the arm's lists are refreshed.
+        var running = await experiments.RunningAsync(campaign, cancellationToken);
+        var arm = !promoting && running?.ChallengerVersion == options.CampaignArn;
+        if (arm)
+            await job.LogAsync($"experiment {running!.Id} runs with {options.CampaignArn} as its challenger: its arm's lists are refreshed, the cache keeps the control's ({running.ControlVersion})");
+        job.Report(0.93, arm ? "keeping the lists for the experiment's remote arm" : "writing the cache");
+        await WriteCacheAsync(campaign, options.CampaignArn, fetchId, fetched, writeCache: !arm, cancellationToken);
         return new RemoteBatchResult(campaign, options.CampaignArn, keys.Length, done.Count, client.Retries, clock.Elapsed, fetchTime);
     }
 
@@ -284,8 +291,12 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
             new { fetchId, status, error, fetched, now = time.GetUtcNow().UtcDateTime });
     }
 
-    /// <summary>Replaces the campaign's cache table with the fetched lists in one transaction (readers see the old cache until the commit).</summary>
-    private async Task WriteCacheAsync(string campaign, string arn, long fetchId, int fetched, CancellationToken cancellationToken)
+    /// <summary>
+    /// Replaces the campaign's cache table with the fetched lists in one transaction (readers see the old cache until the
+    /// commit), unless <paramref name="writeCache"/> is false. The fetch's own lists stay in remote_fetch_pages (older fetches' go): an experiment's remote arm is
+    /// served from them (<see cref="RemoteLists"/>) even after a local version has rewritten the cache.
+    /// </summary>
+    private async Task WriteCacheAsync(string campaign, string arn, long fetchId, int fetched, bool writeCache, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -301,13 +312,16 @@ public sealed class RemoteBatch(NpgsqlDataSource dataSource, JobRunner runner, I
               insert into offline_user_recommendations (user_id, recommendations, model_version, updated_at)
               select p.key_id, p.list, @arn, @now from remote_fetch_pages p join customers x on x.id = p.key_id where p.fetch_id = @fetchId;
               """;
-        await connection.ExecuteAsync(new CommandDefinition(write, new { arn, now, fetchId }, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
-        if (campaign != Campaigns.SimilarItems)
-            await BatchInference.AggregateRegionsAsync(connection, transaction, arn, cancellationToken);
+        if (writeCache)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(write, new { arn, now, fetchId }, transaction, commandTimeout: 0, cancellationToken: cancellationToken));
+            if (campaign != Campaigns.SimilarItems)
+                await BatchInference.AggregateRegionsAsync(connection, transaction, arn, cancellationToken);
+        }
         await connection.ExecuteAsync("""
             update remote_fetches set status = 'succeeded', error = null, keys_fetched = @fetched, finished_at = @now where id = @fetchId;
-            delete from remote_fetch_pages where fetch_id = @fetchId;
-            """, new { fetchId, fetched, now }, transaction);
+            delete from remote_fetch_pages where fetch_id in (select id from remote_fetches where campaign = @campaign and id <> @fetchId);
+            """, new { fetchId, fetched, now, campaign }, transaction);
         await Data.ChangeFeed.NotifyAsync(connection, transaction, Data.ChangeChannels.Serving, Data.ChangeChannels.All, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         feed.Raise(Data.ChangeChannels.Serving, Data.ChangeChannels.All);

@@ -68,6 +68,37 @@ public sealed class ExperimentsPageTests(VersionsDatabaseFixture fixture) : MudB
     }
 
     [Fact]
+    public async Task A_remote_arm_is_labelled_with_its_engine_and_arn()
+    {
+        const string arn = "arn:aws:personalize:eu-west-1:123456789012:campaign/shop-users";
+        await UseDatabaseAsync(fixture.Database.ConnectionString, new Dictionary<string, string?>
+        {
+            ["Engine:Remote:user-recommendations:Region"] = "eu-west-1",
+            ["Engine:Remote:user-recommendations:CampaignArn"] = arn,
+        });
+        await using (var connection = await fixture.Database.DataSource.OpenConnectionAsync())
+        {
+            await connection.ExecuteAsync("""
+                insert into experiments (campaign, control_version, challenger_version, challenger_share, status, started_at, started_by)
+                values ('user-recommendations', @control, @arn, 10, 'running', now(), 'tester')
+                """, new { control = fixture.Popularity, arn });
+        }
+        try
+        {
+            var cut = Render<Experiments>();
+            cut.WaitForAssertion(() => Assert.Equal($"AWS Personalize {arn}", cut.Find("[data-testid='challenger-engine-user-recommendations']").TextContent.Trim()));
+            Assert.Equal($"model {fixture.Popularity}", cut.Find("[data-testid='control-user-recommendations']").TextContent.Trim());
+            Assert.Equal("AWS Personalize", cut.Find("[data-testid='arm-user-recommendations-challenger'] [data-testid=engine]").TextContent.Trim());
+            Assert.Equal("Recs", cut.Find("[data-testid='arm-user-recommendations-control'] [data-testid=engine]").TextContent.Trim());
+            Assert.Contains(arn, cut.Find("[data-testid='arm-user-recommendations-challenger']").TextContent, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await Services.GetRequiredService<ExperimentService>().StopAsync(Campaigns.UserRecommendations, "tester");
+        }
+    }
+
+    [Fact]
     public async Task A_viewer_reads_experiments_but_gets_no_buttons_to_start_or_stop()
     {
         SignInAs(AccountRole.Viewer);

@@ -40,10 +40,11 @@ public abstract class MudBunitContext : BunitContext, IAsyncLifetime
     Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
 
     /// <summary>Registers the app's real services (as Program does), pointed at a test database; nothing is started.</summary>
-    protected async Task UseDatabaseAsync(string connectionString)
+    protected async Task UseDatabaseAsync(string connectionString, IDictionary<string, string?>? settings = null)
     {
+        var values = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>()) { ["ConnectionStrings:Recs"] = connectionString };
         var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Recs"] = connectionString })
+            .AddInMemoryCollection(values)
             .Build();
         Services.AddSingleton<IConfiguration>(configuration);
         Services.AddLogging();

@@ -25,7 +25,7 @@ public sealed class DemoDataLoadTests(DemoDatabaseFixture db) : IClassFixture<De
             where c.contype = 'f'
             """)).ToList();
         Assert.Equal(
-            ["campaigns.model_version", "experiments.campaign", "experiments.challenger_version", "experiments.control_version", "interactions.item_id", "interactions.order_id", "interactions.user_id", "model_health_checks.model_version", "offline_similar_items.product_id",
+            ["campaigns.model_version", "experiments.campaign", "interactions.item_id", "interactions.order_id", "interactions.user_id", "model_health_checks.model_version", "offline_similar_items.product_id",
              "offline_user_recommendations.user_id", "order_items.order_id", "order_items.product_id", "orders.customer_id",
              "region_match_counts.product_id", "region_sample_users.user_id", "remote_fetch_pages.fetch_id", "verdicts.item_id"],
             foreignKeys.Select(fk => $"{fk.Table}.{fk.Column}").Order(StringComparer.Ordinal));

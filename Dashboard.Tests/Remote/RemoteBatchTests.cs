@@ -86,7 +86,9 @@ public sealed class RemoteBatchTests(DemoDatabaseFixture db) : IClassFixture<Dem
         Assert.Equal(active - kept, _server.Requests.Count - before);
         Assert.Equal(active, await connection.QuerySingleAsync<int>("select count(*) from offline_user_recommendations where model_version = @Arn", new { Arn }));
         Assert.Equal(0, await connection.QuerySingleAsync<int>("select count(*) from offline_user_recommendations where model_version <> @Arn", new { Arn }));
-        Assert.Equal(0, await connection.QuerySingleAsync<int>("select count(*) from remote_fetch_pages"));
+        // The succeeded fetch keeps its lists (an experiment's remote arm is served from them), and only its own.
+        Assert.Equal(active, await connection.QuerySingleAsync<int>("select count(*) from remote_fetch_pages p join remote_fetches f on f.id = p.fetch_id where f.status = 'succeeded'"));
+        Assert.Equal(active, await connection.QuerySingleAsync<int>("select count(*) from remote_fetch_pages"));
         Assert.True(await connection.QuerySingleAsync<int>("select count(*) from region_user_counts where model_version = @Arn", new { Arn }) > 0);
 
         // A cached list is the remote answer in database ids, items the catalogue lacks left out.

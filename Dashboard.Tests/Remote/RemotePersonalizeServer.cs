@@ -73,6 +73,22 @@ public sealed class RemotePersonalizeServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>The Engine:Remote:&lt;campaign&gt; settings that point a Recs campaign at this server as <paramref name="arn"/>, with its key pair.</summary>
+    public Dictionary<string, string?> Settings(string campaign, string arn, IDictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            [$"Engine:Remote:{campaign}:Endpoint"] = BaseAddress.ToString(),
+            [$"Engine:Remote:{campaign}:Region"] = "eu-west-1",
+            [$"Engine:Remote:{campaign}:CampaignArn"] = arn,
+            [$"Engine:Remote:{campaign}:AccessKeyId"] = AccessKeyId,
+            [$"Engine:Remote:{campaign}:SecretAccessKey"] = Secret,
+        };
+        foreach (var (key, value) in more ?? new Dictionary<string, string?>())
+            settings[$"Engine:Remote:{campaign}:{key}"] = value;
+        return settings;
+    }
+
     /// <summary>The next request gets this answer (unscripted requests get a two-item list).</summary>
     public void Then(Func<HttpContext, Task> answer) => _script.Enqueue(answer);
 

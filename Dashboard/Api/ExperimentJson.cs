@@ -28,6 +28,7 @@ public static class ExperimentJson
             {
                 arm = a.Arm,
                 version = a.Version,
+                engine = CampaignEngines.IsRemote(a.Version) ? "aws-personalize" : "recs",
                 share = a.Share,
                 users = a.Users,
                 impressions = a.Impressions,

@@ -98,7 +98,7 @@ public static class CommandLine
                 user-recommendations: the champion) and refresh that campaign's cache; prints the analysts' verdicts replayed
                 against it (rejected pairs it still recommends, approved pairs it drops, of how many)
             dotnet run --project Dashboard -- campaigns         the campaigns and the version each serves, as JSON
-            dotnet run --project Dashboard -- experiments start --campaign C --challenger X.Y.Z --share PERCENT
+            dotnet run --project Dashboard -- experiments start --campaign C --challenger X.Y.Z|remote --share PERCENT
                 split the campaign's users (stable hash of user and experiment): PERCENT % get the challenger, the rest
                 the campaign's version; one running experiment per campaign (user-recommendations, personalized-ranking)
             dotnet run --project Dashboard -- experiments show|stop --campaign C   the report as one JSON object (per arm: users,

@@ -8,12 +8,12 @@ using Recs.Services.Training;
 namespace Recs.Dashboard.Cli;
 
 /// <summary>
-/// <c>experiments start --campaign C --challenger VERSION --share PERCENT</c>, <c>experiments stop|show --campaign C</c>,
+/// <c>experiments start --campaign C --challenger VERSION|remote --share PERCENT</c> (remote: the campaign's AWS Personalize campaign), <c>experiments stop|show --campaign C</c>,
 /// <c>experiments promote --campaign C [--version V]</c> and <c>experiments list</c>; each prints one JSON value.
 /// </summary>
 public static class ExperimentCommands
 {
-    public const string Usage = "experiments start --campaign C --challenger VERSION --share PERCENT | stop --campaign C | show --campaign C | promote --campaign C [--version V] | list";
+    public const string Usage = "experiments start --campaign C --challenger VERSION|remote --share PERCENT | stop --campaign C | show --campaign C | promote --campaign C [--version V|remote] | list";
 
     public static async Task<int> RunAsync(Verb verb, IServiceProvider services, TextWriter stdout)
     {
@@ -24,7 +24,7 @@ public static class ExperimentCommands
                 case "start":
                 {
                     var campaign = Campaign(verb);
-                    var challenger = verb.Get("challenger") ?? throw new CommandLineException("experiments start needs --challenger VERSION (see the models verb).");
+                    var challenger = verb.Get("challenger") ?? throw new CommandLineException("experiments start needs --challenger VERSION (see the models verb), or remote for the campaign's AWS Personalize campaign.");
                     var raw = verb.Get("share") ?? throw new CommandLineException("experiments start needs --share PERCENT (1 to 99: the challenger's share of users).");
                     if (!int.TryParse(raw.TrimEnd('%'), NumberStyles.Integer, CultureInfo.InvariantCulture, out var share))
                         throw new CommandLineException($"--share must be a whole percentage between 1 and 99, not '{raw}'.");

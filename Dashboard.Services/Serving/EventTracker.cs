@@ -55,41 +55,143 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
             throw ServingException.BadRequest("sessionId contains a NUL character.");
 
         var now = time.GetUtcNow().UtcDateTime;
-        var model = await models.ChampionAsync(cancellationToken);
+        var ats = new DateTime[events.Count];
+        for (var k = 0; k < ats.Length; k++)
+            ats[k] = DateTime.SpecifyKind(events[k].SentAt ?? now, DateTimeKind.Utc);
+        var attributes = events.Select(e => Attributes(sessionId, e)).ToArray();
+
+        // One write at a time per user in this process, and the requests that arrive meanwhile are written together
+        // next (group commit): a request that read the history while another of the same user was storing would fold
+        // from a history without that event and have to rebuild the row, and one user's events would queue behind each
+        // other's flush to disk one by one. The count check in StoreAsync still guards against other processes.
+        var request = new Request(events, attributes, ats, clock, new TaskCompletionSource<TrackResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        Lane? lead = null;
+        lock (_lanes)
+        {
+            if (!_lanes.TryGetValue(userId, out var lane))
+                _lanes[userId] = lane = new Lane();
+            lane.Waiting.Add(request);
+            if (!lane.Busy)
+                (lane.Busy, lead) = (true, lane);
+        }
+        if (lead is not null)
+            _ = Task.Run(() => DrainAsync(userId, lead), CancellationToken.None);
+        return await request.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>One request waiting for its user's next write: its events, each event's stored attributes and time.</summary>
+    private sealed record Request(IReadOnlyList<TrackedEvent> Events, string?[] Attributes, DateTime[] Ats, Stopwatch Clock, TaskCompletionSource<TrackResult> Done);
+
+    /// <summary>A user's requests waiting to be written, and whether a writer is at work on them.</summary>
+    private sealed class Lane
+    {
+        public readonly List<Request> Waiting = [];
+        public bool Busy;
+    }
+
+    private readonly Dictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
+
+    /// <summary>Writes the user's waiting requests, all that arrived since the last write together, until none is left.</summary>
+    private async Task DrainAsync(string userId, Lane lane)
+    {
+        while (true)
+        {
+            Request[] batch;
+            lock (_lanes)
+            {
+                if (lane.Waiting.Count == 0)
+                {
+                    lane.Busy = false;
+                    _lanes.Remove(userId);
+                    return;
+                }
+                batch = [.. lane.Waiting];
+                lane.Waiting.Clear();
+            }
+            try
+            {
+                await WriteBatchAsync(userId, batch);
+            }
+            catch (Exception e)
+            {
+                foreach (var r in batch)
+                    r.Done.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Several requests together (one read, one write), each told what was stored of its own events; if that fails
+    /// (an unknown item in one of them, a refused event), each is written alone, so one request's fault is its own.
+    /// </summary>
+    private async Task WriteBatchAsync(string userId, Request[] batch)
+    {
+        var model = await models.ChampionAsync(CancellationToken.None);
         // A remote campaign's lists are its own: the champion must not fold a user's row over them.
         string? notRefreshed = engine.Value.For(Campaigns.UserRecommendations) is { } remote
                 ? $"user-recommendations is served by AWS Personalize {remote.CampaignArn}; its lists refresh at the next fetch"
             : model is null ? "there is no champion model yet"
             : model.Model is not IHistoryScorer || !model.Recipe.CanFoldIn ? $"the champion ({model.Recipe.Name}) cannot fold in a new event; the cache refreshes at the next batch"
             : null;
-        var ats = new DateTime[events.Count];
-        for (var k = 0; k < ats.Length; k++)
-            ats[k] = DateTime.SpecifyKind(events[k].SentAt ?? now, DateTimeKind.Utc);
-
-        // One request per user at a time in this process: a request that read the history while another of the same user
-        // was storing would fold from a history without that event and have to rebuild the row (the count check in
-        // WriteAsync, which still guards against other processes). Users are spread over stripes by hash.
-        var turn = _userTurns[(int)((uint)StringComparer.Ordinal.GetHashCode(userId) % (uint)_userTurns.Length)];
-        await turn.WaitAsync(cancellationToken);
-        try
+        if (batch.Length > 1)
         {
-            return await TrackInTurnAsync(userId, events, sessionId, notRefreshed, model, ats, clock, cancellationToken);
+            // The same event sent twice (a client retrying before the first answer came) is written once.
+            var keys = new Dictionary<(string, string, DateTime), int>();
+            var events = new List<TrackedEvent>();
+            var attributes = new List<string?>();
+            var ats = new List<DateTime>();
+            var index = batch.Select(r => r.Events.Select((e, k) =>
+            {
+                if (keys.TryGetValue((e.ItemId, e.EventType, r.Ats[k]), out var at))
+                    return (At: at, First: false);
+                keys[(e.ItemId, e.EventType, r.Ats[k])] = events.Count;
+                events.Add(e);
+                attributes.Add(r.Attributes[k]);
+                ats.Add(r.Ats[k]);
+                return (At: events.Count - 1, First: true);
+            }).ToArray()).ToArray();
+            (int Stored, bool[] New)? written = null;
+            try
+            {
+                written = await WriteAsync(userId, events, [.. attributes], [.. ats], model, notRefreshed);
+            }
+            catch (Exception)
+            {
+                // Written alone below.
+            }
+            if (written is { } w)
+            {
+                for (var r = 0; r < batch.Length; r++)
+                {
+                    var stored = w.Stored == w.New.Count(n => n) ? index[r].Count(x => x.First && w.New[x.At]) : 0;
+                    batch[r].Done.TrySetResult(new TrackResult(userId, stored, batch[r].Events.Count - stored, notRefreshed is null, model?.Version.Version, notRefreshed,
+                        batch[r].Clock.Elapsed.TotalMilliseconds));
+                }
+                return;
+            }
         }
-        finally
+        foreach (var r in batch)
         {
-            turn.Release();
+            try
+            {
+                var (stored, _) = await WriteAsync(userId, r.Events, r.Attributes, r.Ats, model, notRefreshed);
+                r.Done.TrySetResult(new TrackResult(userId, stored, r.Events.Count - stored, notRefreshed is null, model?.Version.Version, notRefreshed, r.Clock.Elapsed.TotalMilliseconds));
+            }
+            catch (Exception e)
+            {
+                r.Done.TrySetException(e);
+            }
         }
     }
 
-    private readonly SemaphoreSlim[] _userTurns = [.. Enumerable.Range(0, 4096).Select(_ => new SemaphoreSlim(1, 1))];
-
-    private async Task<TrackResult> TrackInTurnAsync(string userId, IReadOnlyList<TrackedEvent> events, string? sessionId, string? notRefreshed, LoadedModel? model,
-        DateTime[] ats, Stopwatch clock, CancellationToken cancellationToken)
+    /// <summary>Stores one user's events and refreshes their row: how many it stored, and which events were new when read.</summary>
+    private async Task<(int Stored, bool[] New)> WriteAsync(string userId, IReadOnlyList<TrackedEvent> events, string?[] attributes, DateTime[] ats, LoadedModel? model, string? notRefreshed)
     {
+        var cancellationToken = CancellationToken.None; // the write serves every request of the batch: none may cancel it halfway
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // Two round trips, each about a millisecond on an idle machine (the call used to make three, in an explicit
         // transaction). The first reads; the second stores the events in one transaction, then writes the refreshed row
-        // and the notice in a second one (see WriteAsync: the row must not wait for, or hold a lock across, the
+        // and the notice in a second one (see StoreAsync: the row must not wait for, or hold a lock across, the
         // events' flush to disk). A failure to store leaves nothing behind; the answer comes after both.
         for (var attempt = 1; ; attempt++)
         {
@@ -98,18 +200,18 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
             var expected = read.History.Sum(h => (long)h.Count) + read.NewCount; // before FoldIn adds the new events to it
             if (notRefreshed is null)
                 json = FoldIn(model!, read, events);
-            var written = await WriteAsync(connection, userId, read.UserId, events, read.ProductIds, ats, sessionId, json, model?.Version.Version, expected, cancellationToken);
+            var written = await StoreAsync(connection, userId, read.UserId, events, read.ProductIds, ats, attributes, json, model?.Version.Version, expected, cancellationToken);
             if (written.UserId is null && attempt == 1)
                 continue; // another request created this user between the two round trips: once more, now that it exists
             if (json is not null && !written.Refreshed)
             {
-                // A concurrent request stored events of this user between the two round trips (another event, or a
-                // client retrying these before the first answer came): the row was folded from a history that lacks
-                // them or counts them twice, so it is rewritten from the history as stored.
+                // Another process stored events of this user between the two round trips (another event, or a client
+                // retrying these before the first answer came): the row was folded from a history that lacks them or
+                // counts them twice, so it is rewritten from the history as stored.
                 await RefreshFromStoredHistoryAsync(connection, model!, written.UserId!.Value, userId, cancellationToken);
             }
             cache.Invalidate(ServingCache.UserKey(userId));
-            return new TrackResult(userId, written.Stored, events.Count - written.Stored, notRefreshed is null, model?.Version.Version, notRefreshed, clock.Elapsed.TotalMilliseconds);
+            return (written.Stored, read.New);
         }
     }
 
@@ -206,8 +308,8 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
     /// Returns the user's id (null only when another request created the user meanwhile), how many events it
     /// stored, and whether the row was written.
     /// </summary>
-    private async Task<(long? UserId, int Stored, bool Refreshed)> WriteAsync(NpgsqlConnection connection, string userId, long? user, IReadOnlyList<TrackedEvent> events,
-        long[] productIds, DateTime[] ats, string? sessionId, string? json, string? version, long expectedEvents, CancellationToken cancellationToken)
+    private async Task<(long? UserId, int Stored, bool Refreshed)> StoreAsync(NpgsqlConnection connection, string userId, long? user, IReadOnlyList<TrackedEvent> events,
+        long[] productIds, DateTime[] ats, string?[] attributes, string? json, string? version, long expectedEvents, CancellationToken cancellationToken)
     {
         const string store = """
             with created as (insert into customers (external_id) select $1 where $2::bigint is null on conflict (external_id) do nothing returning id),
@@ -239,9 +341,8 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
             """;
         var types = new string[events.Count];
         var values = new float?[events.Count];
-        var attributes = new string?[events.Count];
         for (var k = 0; k < events.Count; k++)
-            (types[k], values[k], attributes[k]) = (events[k].EventType, events[k].EventValue, Attributes(sessionId, events[k]));
+            (types[k], values[k]) = (events[k].EventType, events[k].EventValue);
         await using var batch = new NpgsqlBatch(connection);
         // An error barrier after the first: the store is then its own transaction (a Sync after it), the lock and the
         // refresh another (one Sync at the end).
@@ -284,7 +385,7 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
     private async Task RefreshFromStoredHistoryAsync(NpgsqlConnection connection, LoadedModel model, long user, string userId, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // Derived data, as in WriteAsync, and the same lock: the history read next sees every refresh before this one.
+        // Derived data, as in StoreAsync, and the same lock: the history read next sees every refresh before this one.
         await connection.ExecuteAsync(new CommandDefinition("set local synchronous_commit = off; select 1 from customers where id = @user for no key update",
             new { user }, transaction, cancellationToken: cancellationToken));
         var history = await connection.QueryAsync<(long Item, string Type, int Count)>(new CommandDefinition(

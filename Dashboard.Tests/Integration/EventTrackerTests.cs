@@ -191,6 +191,42 @@ public sealed class EventTrackerTests(FoldInDatabaseFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Requests_of_one_user_written_together_keep_their_own_results()
+    {
+        // Sent at once to one instance, these are written together when they wait behind each other (or one by one):
+        // either way, a retried copy is stored once and told so, and an unknown item fails only its own request.
+        const string user = "event-group-user";
+        var at = new DateTime(2026, 7, 1, 10, 0, 0, DateTimeKind.Utc);
+        var items = new string[8];
+        for (var k = 0; k < items.Length; k++)
+            items[k] = await ProductAsync(30 + k);
+        await Tracker.TrackAsync(user, [new(items[0], "view", SentAt: at)]);
+        var warm = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => Db.OpenConnectionAsync().AsTask()));
+        foreach (var connection in warm)
+            await connection.DisposeAsync();
+        TrackedEvent retried = new(items[1], "purchase", 3f, at.AddMinutes(1));
+
+        var requests = new List<Task<TrackResult>>
+        {
+            Tracker.TrackAsync(user, [retried]),
+            Tracker.TrackAsync(user, [retried]),
+            Tracker.TrackAsync(user, [new(items[2], "view", SentAt: at.AddMinutes(2)), new(items[3], "view", SentAt: at.AddMinutes(2))]),
+        };
+        var unknown = Tracker.TrackAsync(user, [new(items[4], "view", SentAt: at.AddMinutes(3)), new("NO-SUCH-PRODUCT", "view")]);
+        for (var k = 5; k < items.Length; k++)
+            requests.Add(Tracker.TrackAsync(user, [new(items[k], "view", SentAt: at.AddMinutes(k))]));
+
+        Assert.Equal(404, (await Assert.ThrowsAsync<ServingException>(() => unknown)).Status);
+        var results = await Task.WhenAll(requests);
+        Assert.Equal([(0, 1), (1, 0)], results.Take(2).Select(r => (r.Stored, r.AlreadyStored)).Order());
+        Assert.Equal((2, 0), (results[2].Stored, results[2].AlreadyStored));
+        Assert.All(results.Skip(3), r => Assert.Equal((1, 0), (r.Stored, r.AlreadyStored)));
+        Assert.All(results, r => Assert.True(r.Refreshed));
+        Assert.Equal(1 + 1 + 2 + (items.Length - 5), await StoredAsync(user));
+        AssertSameRow(await ReferenceRowAsync(user), await CachedRowAsync(user));
+    }
+
+    [Fact]
     public async Task Without_waiting_for_the_disk_events_are_stored_once_and_the_row_refreshed_alike()
     {
         await using var services = TestServices.Create(fixture.Database.ConnectionString, new Dictionary<string, string?> { ["Api:EventsWaitForDisk"] = "false" });

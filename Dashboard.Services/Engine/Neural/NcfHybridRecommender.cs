@@ -320,16 +320,14 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
             {
                 if (i >= Items)
                     continue;
-                sum += Softplus(-Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(i * Hidden[0], Hidden[0]), scratch));
+                sum += NeuralTraining.Softplus(-Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(i * Hidden[0], Hidden[0]), scratch));
                 for (var j = 0; j < _negatives; j++)
-                    sum += Softplus(Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(NeuralTraining.Negative(train, u, rng) * Hidden[0], Hidden[0]), scratch));
+                    sum += NeuralTraining.Softplus(Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(NeuralTraining.Negative(train, u, rng) * Hidden[0], Hidden[0]), scratch));
                 n += 1 + _negatives;
             }
         }
         return n == 0 ? 0 : sum / n;
     }
-
-    private static double Softplus(double v) => v > 30 ? v : Math.Log(1 + Math.Exp(v));
 
     private sealed class Scratch
     {

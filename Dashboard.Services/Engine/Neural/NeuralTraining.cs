@@ -43,4 +43,7 @@ public static class NeuralTraining
         }
         return rng.Next(userItems.Columns);
     }
+
+    /// <summary>log(1 + eᵛ): the binary cross-entropy of a logit v against label 0 (of −v against label 1), without overflow.</summary>
+    public static double Softplus(double v) => v > 30 ? v : Math.Log(1 + Math.Exp(v));
 }

@@ -42,7 +42,7 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
             new("dropout", 0.2, 0, 0.9, Help: "dropout on embeddings, attention weights and FFN") { Search = (0, 0.5) },
             new("learning-rate", 0.001, 1e-6, 1, Help: "Adam step") { Search = (3e-4, 3e-3), LogScale = true },
             new("batch-size", 128, 1, 65_536, Integer: true, Help: "user sequences per step"),
-            new("epochs", 200, 1, 10_000, Integer: true, Help: "passes at most; early stopping on validation picks the best"),
+            new("epochs", 100, 1, 10_000, Integer: true, Help: "passes at most; early stopping on validation picks the best"),
         ],
         v => new SasRecRecommender(v.Int("max-length"), v.Int("hidden"), v.Int("blocks"), v.Float("dropout"), v.Float("learning-rate"),
             v.Int("batch-size"), v.Int("epochs")))
@@ -76,7 +76,7 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
     private float[] _userStates = [];    // [users × d]: each trained user's state after their whole history
 
     public SasRecRecommender(int maxLength = 50, int hidden = 50, int blocks = 2, float dropout = 0.2f, float learningRate = 0.001f,
-        int batchSize = 128, int epochs = 200)
+        int batchSize = 128, int epochs = 100)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 2);
         ArgumentOutOfRangeException.ThrowIfLessThan(hidden, 1);
@@ -370,15 +370,13 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
                 if (i >= Items)
                     continue;
                 var negative = NeuralTraining.Negative(train, u, rng);
-                sum += Softplus(-TensorPrimitives.Dot(state, _itemEmbedding.AsSpan(i * _hidden, _hidden)))
-                    + Softplus(TensorPrimitives.Dot(state, _itemEmbedding.AsSpan(negative * _hidden, _hidden)));
+                sum += NeuralTraining.Softplus(-TensorPrimitives.Dot(state, _itemEmbedding.AsSpan(i * _hidden, _hidden)))
+                    + NeuralTraining.Softplus(TensorPrimitives.Dot(state, _itemEmbedding.AsSpan(negative * _hidden, _hidden)));
                 n++;
             }
         }
         return n == 0 ? 0 : sum / n;
     }
-
-    private static double Softplus(double v) => v > 30 ? v : Math.Log(1 + Math.Exp(v));
 
     /// <summary>A trained user's scores: their state after their training history · every item's embedding.</summary>
     public override void Score(int user, Span<float> scores)

@@ -76,14 +76,15 @@ public sealed class SasRecContractTests : PersonalisedRecommenderContractTests
     {
         var (train, heldOut) = Blocks();
         var validation = CsrMatrix.FromTriples(40, 20, Enumerable.Range(0, 40).ToArray(), heldOut, Enumerable.Repeat(1f, 40).ToArray());
-        var scores = new Queue<double>([0.1, 0.3, 0.2, 0.25, 0.2, 0.1, 0.05]);
+        var scores = new Queue<double>([0.1, 0.3, .. Enumerable.Repeat(0.2, 14)]);
         var reported = new List<EpochRecord>();
-        var model = new SasRecRecommender(maxLength: 10, hidden: 16, learningRate: 0.01f, batchSize: 16, epochs: 7) { Validation = validation };
+        var model = new SasRecRecommender(maxLength: 10, hidden: 16, learningRate: 0.01f, batchSize: 16, epochs: 16) { Validation = validation };
 
+        // A patience of 3 is raised to sasrec's minimum of 10: the best epoch and ten more.
         model.Fit(train, new FitOptions { Seed = 1, Patience = 3, ValidationNdcg = _ => scores.Dequeue(), Progress = new InlineProgress<EpochRecord>(reported.Add) });
 
         Assert.Equal(2, model.BestEpoch);
-        Assert.Equal(5, model.History.Count);
+        Assert.Equal(2 + SasRecRecommender.MinimumPatience, model.History.Count);
         Assert.Equal(model.History, reported);
         Assert.All(model.History, h => Assert.True(h.TrainLoss > 0 && h.ValidationLoss > 0 && h.ValidationNdcg is not null, $"epoch {h.Epoch}: {h.TrainLoss}, {h.ValidationLoss}"));
     }

@@ -29,6 +29,7 @@ public static class RecipeCatalog
         AlsRecommender.RankingDescriptor,
         Engine.Neural.NcfHybridRecommender.Descriptor,
         Engine.Neural.MultVaeRecommender.Descriptor,
+        Engine.Neural.SasRecRecommender.Descriptor,
     ];
 
     /// <summary>Settings of <c>auto</c>: how many trials, how long, how many at once.</summary>

@@ -131,7 +131,7 @@ public sealed class DriftService(NpgsqlDataSource dataSource, ModelRegistry regi
         var users = week.Select(r => r.User).Distinct().ToArray();
         var histories = new Dictionary<long, List<(long Item, string Type, int Count)>>();
         foreach (var r in await connection.QueryAsync<(long User, long Item, string Type, int Count)>(new CommandDefinition(
-                     "select user_id, item_id, event_type, count(*)::int from interactions where user_id = any(@users) and occurred_at <= @replayFrom group by 1, 2, 3",
+                     "select user_id, item_id, event_type, count(*)::int from interactions where user_id = any(@users) and occurred_at <= @replayFrom group by 1, 2, 3 order by 1, max(occurred_at), 2, 3",
                      new { users, replayFrom }, commandTimeout: 0, cancellationToken: cancellationToken)))
             (histories.TryGetValue(r.User, out var list) ? list : histories[r.User] = []).Add((r.Item, r.Type, r.Count));
 

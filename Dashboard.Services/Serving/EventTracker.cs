@@ -233,7 +233,7 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
             left join customers c on c.external_id = @userId
             order by x.ord;
             select i.item_id, i.event_type, count(*)::int from interactions i
-            where @withHistory and i.user_id = (select id from customers where external_id = @userId) group by 1, 2;
+            where @withHistory and i.user_id = (select id from customers where external_id = @userId) group by 1, 2 order by max(i.occurred_at), 1, 2;
             """;
         var items = new string[events.Count];
         var types = new string[events.Count];
@@ -262,10 +262,14 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
                 continue;
             var (item, type) = (read.ProductIds[k], events[k].EventType);
             var at = history.FindIndex(h => h.Item == item && h.Type == type);
+            // The history stays ordered by each entry's latest event (a sequence model reads the order): a repeat moves to the end.
+            var count = 1;
             if (at >= 0)
-                history[at] = (item, type, history[at].Count + 1);
-            else
-                history.Add((item, type, 1));
+            {
+                count += history[at].Count;
+                history.RemoveAt(at);
+            }
+            history.Add((item, type, count));
         }
         return RowJson(model, history);
     }
@@ -389,7 +393,7 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
         await connection.ExecuteAsync(new CommandDefinition("set local synchronous_commit = off; select 1 from customers where id = @user for no key update",
             new { user }, transaction, cancellationToken: cancellationToken));
         var history = await connection.QueryAsync<(long Item, string Type, int Count)>(new CommandDefinition(
-            "select item_id, event_type, count(*)::int from interactions where user_id = @user group by 1, 2", new { user }, transaction, cancellationToken: cancellationToken));
+            "select item_id, event_type, count(*)::int from interactions where user_id = @user group by 1, 2 order by max(occurred_at), 1, 2", new { user }, transaction, cancellationToken: cancellationToken));
         await connection.ExecuteAsync(new CommandDefinition("""
             insert into offline_user_recommendations (user_id, recommendations, model_version, updated_at)
             values (@user, @json::jsonb, @version, @now)

@@ -8,11 +8,11 @@ namespace Recs.Services.Serving;
 /// <summary>A user's history as a model sees it: items (model indices) with their event weights.</summary>
 public static class UserHistory
 {
-    /// <summary>Reads the user's interactions grouped by item and event type.</summary>
+    /// <summary>Reads the user's interactions grouped by item and event type, ordered by each group's latest event (oldest first: a sequence model reads the order).</summary>
     public static async Task<(int[] Items, float[] Weights)> ReadAsync(NpgsqlConnection connection, LoadedModel model, long user,
         IReadOnlyDictionary<string, float> eventWeights, CancellationToken cancellationToken) =>
         Weighted(model, await connection.QueryAsync<(long Item, string Type, int Count)>(new CommandDefinition(
-            "select item_id, event_type, count(*)::int from interactions where user_id = @user group by 1, 2", new { user }, cancellationToken: cancellationToken)), eventWeights);
+            "select item_id, event_type, count(*)::int from interactions where user_id = @user group by 1, 2 order by max(occurred_at), 1, 2", new { user }, cancellationToken: cancellationToken)), eventWeights);
 
     /// <summary>Each (item, event type) weighs its type's weight times how often it happened (as training sums repeats); items the model does not know are left out.</summary>
     public static (int[] Items, float[] Weights) Weighted(LoadedModel model, IEnumerable<(long Item, string Type, int Count)> rows, IReadOnlyDictionary<string, float> eventWeights)

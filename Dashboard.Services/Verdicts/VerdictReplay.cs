@@ -88,7 +88,7 @@ public sealed class VerdictReplay(NpgsqlDataSource dataSource, ModelStore models
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             var rows = await connection.QueryAsync<(long User, long Item, string Type, int Count)>(new CommandDefinition(
-                "select user_id, item_id, event_type, count(*)::int from interactions where user_id = any(@users) group by 1, 2, 3",
+                "select user_id, item_id, event_type, count(*)::int from interactions where user_id = any(@users) group by 1, 2, 3 order by 1, max(occurred_at), 2, 3",
                 new { users }, cancellationToken: cancellationToken));
             foreach (var r in rows)
                 (histories.TryGetValue(r.User, out var list) ? list : histories[r.User] = []).Add((r.Item, r.Type, r.Count));

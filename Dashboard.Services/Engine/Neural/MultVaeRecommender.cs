@@ -136,7 +136,7 @@ public sealed class MultVaeRecommender : Recommender, IHistoryScorer
                 var s = stats.forward(h);
                 var mu = s.narrow(1, 0, _latent);
                 var logVar = s.narrow(1, _latent, _latent);
-                var noise = tensor(Normals(batch.Length * _latent, rng), [batch.Length, _latent]);
+                var noise = tensor(NeuralTraining.Normals(batch.Length * _latent, 1, rng), [batch.Length, _latent]);
                 var z = mu + noise * (logVar * 0.5).exp();
                 var logits = output.forward(decoder.forward(z).tanh());
                 var nll = -(logits.log_softmax(1) * target).sum(1).mean();
@@ -180,14 +180,6 @@ public sealed class MultVaeRecommender : Recommender, IHistoryScorer
             }
         }
         return (tensor(input, [users.Length, Items]), tensor(target, [users.Length, Items]));
-    }
-
-    private static float[] Normals(int count, SeededRandom rng)
-    {
-        var values = new float[count];
-        for (var k = 0; k < count; k++)
-            values[k] = (float)rng.Normal();
-        return values;
     }
 
     /// <summary>Copies the trained weights into the scoring arrays (new arrays, so a kept best epoch is not overwritten).</summary>

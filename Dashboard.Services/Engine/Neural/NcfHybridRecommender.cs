@@ -48,7 +48,6 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
     };
 
     private static readonly int[] Hidden = [128, 64, 32];
-    private static readonly Lock FitGate = new();
 
     private readonly int _embedding;
     private readonly float _dropout;
@@ -127,16 +126,13 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
         _userFeatureNames = _features.UserFeatureNames;
         _itemFeatureNames = _features.ItemFeatureNames;
         var (userX, itemX) = ContentFeatures.Build(userItems, _features, Times(_userLast, Users), Times(_itemLast, Items));
-        TorchRuntime.Start();
-        lock (FitGate)
-            FitLocked(userItems, options, userX, itemX);
+        NeuralTraining.Seeded(options.Seed, () => FitLocked(userItems, options, userX, itemX));
     }
 
     private static long[]? Times(long[]? last, int count) => last is not null && last.Length == count ? last : null;
 
     private void FitLocked(CsrMatrix userItems, FitOptions options, ContentFeatures.Matrix userX, ContentFeatures.Matrix itemX)
     {
-        TorchSharp.torch.manual_seed((long)(options.Seed & 0x7FFF_FFFF_FFFF_FFFF));
         var rng = new SeededRandom(options.Seed);
         var input = 2 * _embedding + userX.Columns + itemX.Columns;
         using var userEmbedding = nn.Embedding(Users, _embedding);
@@ -146,8 +142,8 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
         using var layer3 = nn.Linear(Hidden[1], Hidden[2]);
         using var layer4 = nn.Linear(Hidden[2], 1);
         using var dropout = nn.Dropout(_dropout);
-        TorchRuntime.Assign(userEmbedding.weight!, Normals(Users * _embedding, 0.05, rng));
-        TorchRuntime.Assign(itemEmbedding.weight!, Normals(Items * _embedding, 0.05, rng));
+        TorchRuntime.Assign(userEmbedding.weight!, NeuralTraining.Normals(Users * _embedding, 0.05, rng));
+        TorchRuntime.Assign(itemEmbedding.weight!, NeuralTraining.Normals(Items * _embedding, 0.05, rng));
         foreach (var layer in new[] { layer1, layer2, layer3, layer4 })
             TorchRuntime.Initialise(layer, rng);
         using var userFeatures = tensor(userX.Values, [Users, userX.Columns]);
@@ -191,7 +187,7 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
                 n++;
                 for (var j = 0; j < _negatives; j++)
                 {
-                    (sampleUser[n], sampleItem[n], sampleLabel[n]) = (u, Negative(userItems, u, rng), 0f);
+                    (sampleUser[n], sampleItem[n], sampleLabel[n]) = (u, NeuralTraining.Negative(userItems, u, rng), 0f);
                     n++;
                 }
             }
@@ -247,26 +243,6 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
                 break;
         }
         best?.Restore(this);
-    }
-
-    private static float[] Normals(int count, double scale, SeededRandom rng)
-    {
-        var values = new float[count];
-        for (var k = 0; k < count; k++)
-            values[k] = (float)(rng.Normal() * scale);
-        return values;
-    }
-
-    private int Negative(CsrMatrix userItems, int u, SeededRandom rng)
-    {
-        var row = userItems.RowColumns(u);
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            var j = rng.Next(Items);
-            if (row.BinarySearch(j) < 0)
-                return j;
-        }
-        return rng.Next(Items);
     }
 
     /// <summary>Splits the trained network into the serving arrays.</summary>
@@ -344,16 +320,14 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
             {
                 if (i >= Items)
                     continue;
-                sum += Softplus(-Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(i * Hidden[0], Hidden[0]), scratch));
+                sum += NeuralTraining.Softplus(-Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(i * Hidden[0], Hidden[0]), scratch));
                 for (var j = 0; j < _negatives; j++)
-                    sum += Softplus(Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(Negative(train, u, rng) * Hidden[0], Hidden[0]), scratch));
+                    sum += NeuralTraining.Softplus(Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(NeuralTraining.Negative(train, u, rng) * Hidden[0], Hidden[0]), scratch));
                 n += 1 + _negatives;
             }
         }
         return n == 0 ? 0 : sum / n;
     }
-
-    private static double Softplus(double v) => v > 30 ? v : Math.Log(1 + Math.Exp(v));
 
     private sealed class Scratch
     {

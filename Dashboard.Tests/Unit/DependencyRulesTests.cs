@@ -22,10 +22,12 @@ public sealed class DependencyRulesTests
         ["Audit"] = ["Data"],
         ["Jobs"] = ["Audit", "Data"],
         ["Security"] = ["Audit", "Data"],
-        ["Models"] = ["Engine", "Data"],
+        // Remote (the AWS Personalize client and its settings) is an engine too, one that runs elsewhere: the model layer
+        // resolves a remote experiment arm, serving asks a remote ranking campaign live.
+        ["Models"] = ["Engine", "Remote", "Data"],
         ["Ingestion"] = ["Engine", "Models", "Jobs", "Audit", "Data"],
         ["Training"] = ["Models", "Engine", "Remote", "Verdicts", "Jobs", "Audit", "Data"],
-        ["Serving"] = ["Models", "Engine", "Data"],
+        ["Serving"] = ["Models", "Engine", "Remote", "Data"],
         ["Analytics"] = ["Models", "Engine", "Data"],
         // Verdicts replay what serving would answer (its users' histories), so they sit above it; training asks them before promoting.
         ["Verdicts"] = ["Models", "Engine", "Serving", "Audit", "Data"],

@@ -106,7 +106,9 @@ public sealed class SimilarItemsPage(IPage page, string baseUrl) : PageObject(pa
         // The page has loaded when it shows its "Pick a product" state; typing earlier can be lost to that render.
         await Page.Locator("[data-testid=similar-empty]").WaitForAsync();
         var input = Page.Locator("input[data-testid=product-search]");
-        var option = Page.Locator(".mud-popover-open .mud-list-item").First;
+        // The suggestion for the whole text: one for a shorter prefix can be replaced while it is being clicked.
+        var option = Page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasText = text }).First;
+        var chosen = Page.Locator("[data-testid=chosen-product]");
         for (var attempt = 1; ; attempt++)
         {
             await input.FillAsync("");
@@ -115,15 +117,16 @@ public sealed class SimilarItemsPage(IPage page, string baseUrl) : PageObject(pa
             try
             {
                 await option.WaitForAsync(new() { Timeout = 10_000 });
-                break;
+                await option.ClickAsync(new() { Timeout = 10_000 });
+                await chosen.WaitForAsync(new() { Timeout = attempt < 3 ? 10_000 : 30_000 });
+                return;
             }
             catch (TimeoutException) when (attempt < 3)
             {
-                // The suggestions did not open (a render raced the typing): type again.
+                // The suggestions did not open, or the click landed while they re-rendered (a render raced the
+                // typing): type again.
             }
         }
-        await option.ClickAsync();
-        await Page.Locator("[data-testid=chosen-product]").WaitForAsync();
     }
 
     public async Task<string> ChosenProductAsync() => (await Page.Locator("[data-testid=chosen-product] h2").InnerTextAsync()).Trim();

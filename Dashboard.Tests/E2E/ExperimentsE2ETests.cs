@@ -59,6 +59,8 @@ public sealed class ExperimentsE2ETests(BrowserFixture browser)
         var total = long.Parse((await experiments.UsersAsync(Campaigns.UserRecommendations, "control")).Replace(",", ""), CultureInfo.InvariantCulture)
             + long.Parse((await experiments.UsersAsync(Campaigns.UserRecommendations, "challenger")).Replace(",", ""), CultureInfo.InvariantCulture);
         Assert.Equal(summary.GetProperty("users").GetInt64(), total);
+        // The figures on screen when it is taken (one run's screenshot caught the page loading again).
+        await experiments.WaitForDecisionAsync(Campaigns.UserRecommendations, "challenger-wins");
         await experiments.ScreenshotAsync("experiments-decided");
 
         // The same simulator from the Training page, as a job against the app's own API.

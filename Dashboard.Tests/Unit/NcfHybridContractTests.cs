@@ -6,7 +6,7 @@ namespace Recs.Tests.Unit;
 public sealed class NcfHybridContractTests : PersonalisedRecommenderContractTests
 {
     protected override Recommender Create() =>
-        new NcfHybridRecommender(embedding: 8, dropout: 0f, learningRate: 0.01f, negatives: 4, batchSize: 64, epochs: 40);
+        new NcfHybridRecommender(embedding: 8, dropout: 0f, learningRate: 0.01f, negatives: 4, batchSize: 64, epochs: 20);
 
     // The block data's users carry their block as an attribute, and items their block as a category.
     private static SideFeatures BlockFeatures()

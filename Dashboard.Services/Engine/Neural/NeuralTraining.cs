@@ -12,13 +12,27 @@ public static class NeuralTraining
     /// Runs <paramref name="fit"/> alone among neural fits, with libtorch's global generator seeded from
     /// <paramref name="seed"/> first: the generator is process-wide, so two fits at once would draw each other's masks.
     /// </summary>
-    public static void Seeded(ulong seed, Action fit)
+    /// <param name="seed">seeds libtorch's generator (dropout masks where the recipe leaves them to libtorch).</param>
+    /// <param name="fit">the fit itself.</param>
+    /// <param name="intraOpThreads">libtorch's threads for this fit (null: one per core). A network whose steps are many
+    /// small operations runs faster on one (each parallel region costs more than it saves) and uses the other core for
+    /// its batches.</param>
+    public static void Seeded(ulong seed, Action fit, int? intraOpThreads = null)
     {
         TorchRuntime.Start();
         lock (FitGate)
         {
             TorchSharp.torch.manual_seed((long)(seed & 0x7FFF_FFFF_FFFF_FFFF));
-            fit();
+            var threads = TorchSharp.torch.get_num_threads();
+            TorchSharp.torch.set_num_threads(intraOpThreads ?? TorchRuntime.Threads);
+            try
+            {
+                fit();
+            }
+            finally
+            {
+                TorchSharp.torch.set_num_threads(threads);
+            }
         }
     }
 

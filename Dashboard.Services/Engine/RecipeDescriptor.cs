@@ -90,6 +90,12 @@ public sealed record RecipeDescriptor(string Name, string Description, IReadOnly
     /// <summary>Whether <c>auto</c> considers it (it needs something to search or it is a useful candidate as is).</summary>
     public bool AutoCandidate { get; init; } = true;
 
+    /// <summary>
+    /// Why <c>auto</c> leaves this candidate out for data of this shape and a search budget in seconds, or null when it
+    /// takes part: for recipes whose trials take minutes (the neural ones), so a search never spends its budget on one.
+    /// </summary>
+    public Func<DataShape, double, string?> AutoLeavesOut { get; init; } = (_, _) => null;
+
     /// <summary>The defaults as text, by name.</summary>
     public IReadOnlyDictionary<string, string> Defaults => Parameters.ToDictionary(p => p.Name, p => p.DefaultText);
 

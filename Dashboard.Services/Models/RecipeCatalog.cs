@@ -55,8 +55,9 @@ public static class RecipeCatalog
         name == Auto ? AutoDescriptor
         : All.FirstOrDefault(r => r.Name == name) ?? throw new ArgumentException($"Unknown recipe '{name}'; use one of {string.Join(", ", Names)}.");
 
-    /// <summary>The recipes auto considers for data of this shape and a campaign, with the reasons the others were left out.</summary>
-    public static (IReadOnlyList<RecipeDescriptor> Candidates, IReadOnlyDictionary<string, string> LeftOut) AutoCandidates(DataShape shape, string campaign = ModelUses.UserRecommendations)
+    /// <summary>The recipes auto considers for data of this shape, a campaign and a budget, with the reasons the others were left out.</summary>
+    public static (IReadOnlyList<RecipeDescriptor> Candidates, IReadOnlyDictionary<string, string> LeftOut) AutoCandidates(DataShape shape,
+        string campaign = ModelUses.UserRecommendations, double budgetSeconds = 600)
     {
         var candidates = new List<RecipeDescriptor>();
         var leftOut = new Dictionary<string, string>();
@@ -66,6 +67,8 @@ public static class RecipeCatalog
                 leftOut[recipe.Name] = $"cannot serve {campaign}";
             else if (recipe.Refuses(shape) is { } reason)
                 leftOut[recipe.Name] = reason;
+            else if (recipe.AutoLeavesOut(shape, budgetSeconds) is { } slow)
+                leftOut[recipe.Name] = slow;
             else
                 candidates.Add(recipe);
         }

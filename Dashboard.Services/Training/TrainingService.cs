@@ -130,7 +130,7 @@ public sealed class TrainingService(
             {
                 var settings = requested.Resolve(request.Hyperparameters);
                 var shape = new DataShape(data.Interactions.Users, data.Interactions.Items, data.Interactions.Count, data.Interactions.Value is not null, data.Features is not null);
-                var (candidates, leftOut) = RecipeCatalog.AutoCandidates(shape, request.Campaign);
+                var (candidates, leftOut) = RecipeCatalog.AutoCandidates(shape, request.Campaign, settings["budget-seconds"]);
                 trials = (int)settings["trials"];
                 spec = spec with
                 {

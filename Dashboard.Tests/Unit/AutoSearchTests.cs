@@ -85,4 +85,31 @@ public sealed class AutoSearchTests
 
         Assert.ThrowsAny<OperationCanceledException>(() => AutoSearch.Run(new AutoSearchSpec { Candidates = [Flat] }, 1, Objective, cancellation: cts.Token));
     }
+
+    [Fact]
+    public void The_neural_recipes_join_auto_when_the_data_and_the_budget_suit_them()
+    {
+        string[] neural = [Recs.Services.Engine.Neural.NcfHybridRecommender.Name, Recs.Services.Engine.Neural.MultVaeRecommender.Name,
+            Recs.Services.Engine.Neural.SasRecRecommender.Name];
+
+        // 75 k interactions: each neural trial is estimated well under a quarter of a 600 s budget.
+        var (candidates, leftOut) = Recs.Services.Models.RecipeCatalog.AutoCandidates(new DataShape(3_000, 2_000, 75_000), budgetSeconds: 600);
+        Assert.All(neural, n => Assert.Contains(n, candidates.Select(c => c.Name)));
+        Assert.All(neural, n => Assert.False(leftOut.ContainsKey(n)));
+
+        // The same data with the first start's 45 s budget: left out, saying why, and the simple recipes stay.
+        (candidates, leftOut) = Recs.Services.Models.RecipeCatalog.AutoCandidates(new DataShape(3_000, 2_000, 75_000), budgetSeconds: 45);
+        Assert.All(neural, n => Assert.Contains("quarter of the 45 s budget", leftOut[n], StringComparison.Ordinal));
+        Assert.Contains(EaseRecommender.Name, candidates.Select(c => c.Name));
+
+        // Too little data, whatever the budget.
+        (_, leftOut) = Recs.Services.Models.RecipeCatalog.AutoCandidates(new DataShape(500, 300, 8_000), budgetSeconds: 86_400);
+        Assert.All(neural, n => Assert.Contains("fewer than 20,000 interactions", leftOut[n], StringComparison.Ordinal));
+
+        // Online Retail's shape (313 k purchases) at 600 s: the autoencoder's trial fits, the two slower ones do not.
+        (candidates, leftOut) = Recs.Services.Models.RecipeCatalog.AutoCandidates(new DataShape(4_334, 3_659, 312_877), budgetSeconds: 600);
+        Assert.Contains(Recs.Services.Engine.Neural.MultVaeRecommender.Name, candidates.Select(c => c.Name));
+        Assert.True(leftOut.ContainsKey(Recs.Services.Engine.Neural.NcfHybridRecommender.Name));
+        Assert.True(leftOut.ContainsKey(Recs.Services.Engine.Neural.SasRecRecommender.Name));
+    }
 }

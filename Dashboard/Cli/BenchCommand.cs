@@ -304,7 +304,7 @@ public static class BenchCommand
     /// <summary>auto end to end on the temporal split: the search, the refit and the test, with the chosen recipe and its figures.</summary>
     private static object AutoTiming(InteractionSet data, int trials, int budgetSeconds)
     {
-        var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Users, data.Items, data.Count));
+        var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Users, data.Items, data.Count), budgetSeconds: budgetSeconds);
         var clock = Stopwatch.StartNew();
         var result = Experiment.Run(data, new ExperimentSpec
         {

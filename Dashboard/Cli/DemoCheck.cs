@@ -32,14 +32,15 @@ public static class DemoCheck
 
         // The model, chosen and tested as the training job does (auto unless told otherwise).
         stderr.WriteLine($"demo-check: seed {seed}, {data.Lines.Count:N0} lines, {data.Views.Count:N0} views; training...");
-        var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(interactions.Users, interactions.Items, interactions.Count));
+        var budget = verb.GetInt("budget-seconds", 86_400);
+        var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(interactions.Users, interactions.Items, interactions.Count), budgetSeconds: budget);
         var recipeName = verb.Get("recipe") ?? RecipeCatalog.Auto;
         clock.Restart();
         var experiment = Experiment.Run(interactions, new ExperimentSpec
         {
             Recipe = recipeName == RecipeCatalog.Auto ? candidates[0] : RecipeCatalog.Get(recipeName),
             Search = recipeName == RecipeCatalog.Auto
-                ? new AutoSearchSpec { Candidates = candidates, LeftOut = leftOut, Trials = verb.GetInt("trials", 20), BudgetSeconds = verb.GetInt("budget-seconds", 86_400) }
+                ? new AutoSearchSpec { Candidates = candidates, LeftOut = leftOut, Trials = verb.GetInt("trials", 20), BudgetSeconds = budget }
                 : null,
         }, progress: new InlineProgress<ExperimentProgress>(p =>
         {

@@ -72,7 +72,7 @@ public static class EvaluateCommand
         }
         if (search is not null)
         {
-            var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Set.Users, data.Set.Items, data.Set.Count, data.Set.Value is not null, features is not null));
+            var (candidates, leftOut) = RecipeCatalog.AutoCandidates(new DataShape(data.Set.Users, data.Set.Items, data.Set.Count, data.Set.Value is not null, features is not null), budgetSeconds: search.BudgetSeconds);
             spec = spec with { Search = search with { Candidates = candidates, LeftOut = leftOut } };
         }
         ExperimentResult result;

@@ -41,8 +41,8 @@ public sealed class MultVaeRecommender : Recommender, IHistoryScorer
             v.Float("learning-rate"), v.Int("batch-size"), v.Int("epochs")))
     {
         EpochParameter = "epochs",
-        // Not yet among auto's candidates: auto's budget has no estimate of a neural fit's time (first start must stay under 2 minutes).
-        AutoCandidate = false,
+        // A trial at the defaults, measured on Online Retail (4,334 users × 3,659 items): 2.6 s an epoch, ~30 epochs.
+        AutoLeavesOut = NeuralTraining.AutoGate(shape => 6e-6 * shape.Users * shape.Items),
         CanFoldIn = true,
         LossName = "negative ELBO",
         Refuses = shape => shape.Items > MaxItems

@@ -36,6 +36,24 @@ public static class NeuralTraining
         }
     }
 
+    /// <summary>Below this many interactions auto leaves the neural recipes out: they do not beat the simple models there.</summary>
+    public const int AutoMinimumInteractions = 20_000;
+
+    /// <summary>
+    /// When auto leaves a neural recipe out: too little data, or one trial (a fit with early stopping at the defaults,
+    /// estimated by <paramref name="trialSeconds"/> from this machine's measurements) above a quarter of the budget,
+    /// so the search can still try the simple recipes and more than one neural setting.
+    /// </summary>
+    public static Func<DataShape, double, string?> AutoGate(Func<DataShape, double> trialSeconds) => (shape, budget) =>
+    {
+        if (shape.Interactions < AutoMinimumInteractions)
+            return $"fewer than {AutoMinimumInteractions:N0} interactions: a neural model needs more data than that to beat the simple ones";
+        var seconds = trialSeconds(shape);
+        return seconds > budget / 4
+            ? $"a trial takes an estimated {seconds:N0} s, more than a quarter of the {budget:N0} s budget"
+            : null;
+    };
+
     /// <summary><paramref name="count"/> draws from N(0, scale²).</summary>
     public static float[] Normals(int count, double scale, SeededRandom rng)
     {

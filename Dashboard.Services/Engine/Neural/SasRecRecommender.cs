@@ -51,8 +51,8 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
             v.Int("batch-size"), v.Int("epochs")))
     {
         EpochParameter = "epochs",
-        // Not yet among auto's candidates: auto's budget has no estimate of a neural fit's time (first start must stay under 2 minutes).
-        AutoCandidate = false,
+        // A trial at the defaults, measured on Online Retail (313 k interactions): 4.2 s an epoch, 60 epochs with patience 10.
+        AutoLeavesOut = NeuralTraining.AutoGate(shape => 1e-3 * shape.Interactions),
         CanFoldIn = true,
         LossName = "binary cross-entropy",
         Refuses = shape => shape.Users < 10 ? "sasrec needs at least 10 users with history" : null,

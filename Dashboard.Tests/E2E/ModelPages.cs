@@ -10,8 +10,12 @@ public abstract class PageObject(IPage page)
 
     protected IPage Page { get; } = page;
 
-    public async Task ScreenshotAsync(string name) =>
+    public async Task ScreenshotAsync(string name)
+    {
+        // From the top: a full-page capture of a scrolled page draws the fixed app bar where the scroll left it.
+        await Page.EvaluateAsync("window.scrollTo(0, 0)");
         await Page.ScreenshotAsync(new() { Path = Path.Combine(RepoPaths.Screenshots, name + ".png"), FullPage = true });
+    }
 }
 
 /// <summary>Page objects for the dashboard's pages, named for what a user does and checks.</summary>

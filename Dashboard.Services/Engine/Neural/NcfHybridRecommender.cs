@@ -48,6 +48,7 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
             v.Float("weight-decay"), v.Int("epochs")))
     {
         EpochParameter = "epochs",
+        LossName = "binary cross-entropy",
         // A trial at the defaults, measured (bench --parts ncf-hybrid): 75 k interactions, 15 epochs with their validation, 50 s.
         AutoLeavesOut = NeuralTraining.AutoGate(shape => 7e-4 * shape.Interactions),
         ColdStartFromAttributes = true,

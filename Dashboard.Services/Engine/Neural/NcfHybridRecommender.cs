@@ -445,26 +445,33 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
         return mean;
     }
 
-    /// <summary>Mean binary cross-entropy over validation pairs and as many negatives each, drawn from a fixed seed (comparable across epochs).</summary>
+    /// <summary>
+    /// Mean binary cross-entropy over validation pairs and as many negatives each, drawn from a fixed seed per user
+    /// (comparable across epochs); users in parallel, summed in user order, so the figure does not depend on threads.
+    /// </summary>
     private double ValidationLoss(CsrMatrix validation, CsrMatrix train, ulong seed)
     {
-        var rng = new SeededRandom(seed ^ 0x5EEDUL);
-        double sum = 0;
-        var n = 0;
-        var scratch = new Scratch();
-        for (var u = 0; u < Math.Min(validation.Rows, Users); u++)
+        var users = Math.Min(validation.Rows, Users);
+        var sums = new double[users];
+        var counts = new int[users];
+        var h = Hidden[0];
+        Parallel.For(0, users, () => new Scratch(), (u, _, scratch) =>
         {
+            var rng = new SeededRandom(seed ^ 0x5EEDUL ^ ((ulong)u * 0x9E37_79B9_7F4A_7C15UL));
+            var userPart = _userPart.AsSpan(u * h, h);
             foreach (var i in validation.RowColumns(u))
             {
                 if (i >= Items)
                     continue;
-                sum += NeuralTraining.Softplus(-Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(i * Hidden[0], Hidden[0]), scratch));
+                sums[u] += NeuralTraining.Softplus(-Pair(userPart, _itemPart.AsSpan(i * h, h), scratch));
                 for (var j = 0; j < _negatives; j++)
-                    sum += NeuralTraining.Softplus(Pair(_userPart.AsSpan(u * Hidden[0], Hidden[0]), _itemPart.AsSpan(NeuralTraining.Negative(train, u, rng) * Hidden[0], Hidden[0]), scratch));
-                n += 1 + _negatives;
+                    sums[u] += NeuralTraining.Softplus(Pair(userPart, _itemPart.AsSpan(NeuralTraining.Negative(train, u, rng) * h, h), scratch));
+                counts[u] += 1 + _negatives;
             }
-        }
-        return n == 0 ? 0 : sum / n;
+            return scratch;
+        }, _ => { });
+        var n = counts.Sum();
+        return n == 0 ? 0 : sums.Sum() / n;
     }
 
     private sealed class Scratch

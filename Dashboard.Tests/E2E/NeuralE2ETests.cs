@@ -35,10 +35,14 @@ public sealed class NeuralE2ETests(BrowserFixture browser)
         {
             await training.OpenAsync(recipe);
             await training.SetHyperparameterAsync("epochs", epochs);
+            // Follow this run's own row of the job history: until the new job's render arrives, the progress panel
+            // still shows the previous run's "succeeded".
+            var newest = page.Locator("[data-testid=job-history] tbody tr").First;
+            var previous = await newest.Locator("td").First.InnerTextAsync();
             await training.StartAsync();
-            await training.AssertRunningAsync();
-            await Assertions.Expect(page.Locator("[data-testid=training-progress] [data-testid=status]")).ToHaveTextAsync("succeeded", new() { Timeout = 300_000 });
-            versions.Add(await training.NewestVersionAsync());
+            await Assertions.Expect(newest.Locator("td").First).Not.ToHaveTextAsync(previous, new() { Timeout = 60_000 });
+            await Assertions.Expect(newest.Locator("[data-testid=status]")).ToHaveTextAsync("succeeded", new() { Timeout = 300_000 });
+            versions.Add((await newest.Locator("a").InnerTextAsync()).Trim());
         }
         Assert.Equal(3, versions.Distinct().Count());
 

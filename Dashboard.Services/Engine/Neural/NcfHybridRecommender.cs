@@ -373,11 +373,7 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
         {
             var values = new float[Size];
             foreach (var (rows, columns, offset) in _layers)
-            {
-                var limit = Math.Sqrt(6.0 / (rows + columns));
-                for (var k = 0; k < rows * columns; k++)
-                    values[offset + k] = (float)((rng.NextDouble() * 2 - 1) * limit);
-            }
+                TorchRuntime.Glorot(columns, rows, rng, values.AsSpan(offset, rows * columns));
             return values;
         }
     }

@@ -66,15 +66,21 @@ public static class TorchRuntime
         parameter.copy_(source);
     }
 
+    /// <summary>Fills <paramref name="weights"/> (outputs × inputs) with Glorot-uniform draws from our generator.</summary>
+    public static void Glorot(int inputs, int outputs, SeededRandom rng, Span<float> weights)
+    {
+        var limit = Math.Sqrt(6.0 / (inputs + outputs));
+        for (var k = 0; k < weights.Length; k++)
+            weights[k] = (float)((rng.NextDouble() * 2 - 1) * limit);
+    }
+
     /// <summary>Glorot-uniform weights and zero biases from our own generator (so the seed alone fixes the start).</summary>
     public static void Initialise(TorchSharp.Modules.Linear layer, SeededRandom rng)
     {
         var shape = layer.weight!.shape;
         var (outputs, inputs) = ((int)shape[0], (int)shape[1]);
-        var limit = Math.Sqrt(6.0 / (inputs + outputs));
         var w = new float[outputs * inputs];
-        for (var k = 0; k < w.Length; k++)
-            w[k] = (float)((rng.NextDouble() * 2 - 1) * limit);
+        Glorot(inputs, outputs, rng, w);
         Assign(layer.weight, w);
         if (layer.bias is { } bias)
             Assign(bias, new float[outputs]);

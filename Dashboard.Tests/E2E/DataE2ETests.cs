@@ -19,7 +19,8 @@ public sealed class DataPage(IPage page, string baseUrl) : PageObject(page)
 
     public async Task ImportAsync()
     {
-        await Assertions.Expect(Page.Locator("[data-testid=start-import]")).ToBeEnabledAsync();
+        // Enabled once the chosen file has reached the server and no import is running: seconds on a busy machine.
+        await Assertions.Expect(Page.Locator("[data-testid=start-import]")).ToBeEnabledAsync(new() { Timeout = 30_000 });
         await Page.Locator("[data-testid=start-import]").ClickAsync();
     }
 

@@ -83,7 +83,11 @@ public sealed class JobRunner(JobService jobs, AuditLog audit, ILogger<JobRunner
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                logger.LogWarning("{Kind} job {Id} ended: {Message}", definition.Kind, job.Id, e.Message);
+                // A failure's stack trace goes to the log (the job record keeps the message); a cancellation needs none.
+                if (e is OperationCanceledException)
+                    logger.LogWarning("{Kind} job {Id} ended: {Message}", definition.Kind, job.Id, e.Message);
+                else
+                    logger.LogWarning(e, "{Kind} job {Id} failed: {Message}", definition.Kind, job.Id, e.Message);
             }
             finally
             {

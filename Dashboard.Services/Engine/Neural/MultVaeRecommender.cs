@@ -102,6 +102,9 @@ public sealed class MultVaeRecommender : Recommender, IHistoryScorer
         Items = userItems.Columns;
         _userItems = userItems.WithValues(_ => 1f);
         TorchRuntime.Start();
+        // Every tensor left to the garbage collector is kept until the fit ends (a finalizer could free a temporary while
+        // libtorch reads it; see Scalars).
+        using var tensors = NewDisposeScope();
         var rng = new SeededRandom(options.Seed);
 
         using var encoder = nn.Linear(Items, _hidden);
@@ -111,7 +114,7 @@ public sealed class MultVaeRecommender : Recommender, IHistoryScorer
         foreach (var layer in new[] { encoder, stats, decoder, output })
             TorchRuntime.Initialise(layer, rng);
         var parameters = encoder.parameters().Concat(stats.parameters()).Concat(decoder.parameters()).Concat(output.parameters()).ToList();
-        using var optimizer = optim.Adam(parameters, lr: _learningRate);
+        using var optimizer = new AdamOptimizer(parameters, _learningRate);
 
         var active = Enumerable.Range(0, Users).Where(u => userItems.RowLength(u) > 0).ToArray();
         var stepsPerEpoch = (active.Length + _batchSize - 1) / _batchSize;
@@ -137,14 +140,14 @@ public sealed class MultVaeRecommender : Recommender, IHistoryScorer
                 var mu = s.narrow(1, 0, _latent);
                 var logVar = s.narrow(1, _latent, _latent);
                 var noise = tensor(NeuralTraining.Normals(batch.Length * _latent, 1, rng), [batch.Length, _latent]);
-                var z = mu + noise * (logVar * 0.5).exp();
+                var z = mu.Plus(noise * logVar.Times(0.5).exp());
                 var logits = output.forward(decoder.forward(z).tanh());
                 var nll = -(logits.log_softmax(1) * target).sum(1).mean();
-                var kl = (0.5 * (logVar.exp() + mu.square() - 1 - logVar)).sum(1).mean();
-                var loss = nll + beta * kl;
-                optimizer.zero_grad();
+                var kl = logVar.exp().Plus(mu * mu).Minus(1).sub(logVar).Times(0.5).sum(1).mean();
+                var loss = nll.Plus(kl.Times(beta));
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 lossSum += loss.item<float>() * batch.Length;
                 lossUsers += batch.Length;
             }

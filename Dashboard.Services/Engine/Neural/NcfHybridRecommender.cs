@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 
@@ -151,14 +152,14 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
         var embeddings = new LazyAdamTable([.. NeuralTraining.Normals(Users * e, 0.05, rng), .. NeuralTraining.Normals(Items * e, 0.05, rng)],
             e, _learningRate, _weightDecay);
         using var weights = new TorchSharp.Modules.Parameter(tensor(layout.Initial(rng), [layout.Size]));
-        using var optimizer = optim.Adam([weights], lr: _learningRate, weight_decay: _weightDecay);
+        using var optimizer = new AdamOptimizer([weights], _learningRate, _weightDecay);
         using var userFeatures = tensor(userX.Values, [Users, userX.Columns]);
         using var itemFeatures = tensor(itemX.Values, [Items, itemX.Columns]);
         var learningRate = (double)_learningRate;
         var bestValidationLoss = double.PositiveInfinity;
         var plateau = 0;
         var maskWidth = Hidden.Sum();
-        var maskScale = 1 / (1 - _dropout);
+        using var maskScale = (1 / (1 - _dropout)).ToScalar();
         var gradient = Array.Empty<float>();
 
         // Batches are drawn on the other core while this one trains: negatives, shuffle, row lookups and dropout masks,
@@ -203,9 +204,9 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
                     }
                     var logits = nn.functional.linear(x, parts[2 * Hidden.Length], parts[2 * Hidden.Length + 1]).view(size);
                     var loss = nn.functional.binary_cross_entropy_with_logits(logits, tensor(batch.Labels));
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     loss.backward();
-                    optimizer.step();
+                    optimizer.Step();
                     if (gradient.Length != batch.Ids.Length * e)
                         gradient = new float[batch.Ids.Length * e];
                     TorchRuntime.CopyTo(input.grad!, gradient);
@@ -228,8 +229,7 @@ public sealed class NcfHybridRecommender : Recommender, IColdStartModel
                     else if (++plateau > 2)
                     {
                         learningRate *= 0.5;
-                        foreach (var group in optimizer.ParamGroups)
-                            group.LearningRate = learningRate;
+                        optimizer.LearningRate = learningRate;
                         embeddings.LearningRate = learningRate;
                         plateau = 0;
                     }

@@ -27,6 +27,9 @@ public static class NeuralTraining
             TorchSharp.torch.set_num_threads(intraOpThreads ?? TorchRuntime.Threads);
             try
             {
+                // Every tensor the fit leaves to the garbage collector is kept until the fit ends: a temporary's
+                // finalizer could otherwise free it while libtorch reads it (see Scalars).
+                using var scope = TorchSharp.torch.NewDisposeScope();
                 fit();
             }
             finally

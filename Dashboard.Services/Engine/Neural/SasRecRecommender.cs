@@ -34,6 +34,7 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
 
     // Masked attention logits: exp(−10⁹ − max) is exactly 0 in float, so a masked key weighs exactly nothing.
     private const float Masked = -1e9f;
+    private static readonly TorchSharp.Scalar MaskedLogit = Masked;
 
     /// <summary>sasrec in the catalogue.</summary>
     public static readonly RecipeDescriptor Descriptor = new(Name,
@@ -186,9 +187,9 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
         /// </summary>
         public Tensor Forward(Tensor sequences)
         {
-            var real = sequences.gt(0);
+            var real = sequences.gt(Scalars.Zero);
             var mask = real.unsqueeze(-1).to_type(ScalarType.Float32);
-            var x = Items.forward(sequences) * Math.Sqrt(_hidden) + Positions.weight!;
+            var x = Items.forward(sequences).Times(Math.Sqrt(_hidden)).Plus(Positions.weight!);
             x = Dropout.forward(x) * mask;
             var causal = ones(_length, _length, ScalarType.Bool).tril();
             var blocked = causal.unsqueeze(0).logical_and(real.unsqueeze(1)).logical_not();
@@ -196,11 +197,11 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
             foreach (var b in Blocks)
             {
                 var q = b.AttentionNorm.forward(x);
-                var logits = b.Q.forward(q).matmul(b.K.forward(x).transpose(1, 2)) * scale;
-                var weights = Dropout.forward(logits.masked_fill(blocked, Masked).softmax(-1));
-                x = q + Dropout.forward(b.O.forward(weights.matmul(b.V.forward(x))));
+                var logits = b.Q.forward(q).matmul(b.K.forward(x).transpose(1, 2)).Times(scale);
+                var weights = Dropout.forward(logits.masked_fill(blocked, MaskedLogit).softmax(-1));
+                x = q.Plus(Dropout.forward(b.O.forward(weights.matmul(b.V.forward(x)))));
                 var y = b.FfnNorm.forward(x);
-                x = y + Dropout.forward(b.Ffn2.forward(Dropout.forward(b.Ffn1.forward(y).relu())));
+                x = y.Plus(Dropout.forward(b.Ffn2.forward(Dropout.forward(b.Ffn1.forward(y).relu()))));
                 x = x * mask;
             }
             return Last.forward(x);
@@ -240,7 +241,7 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
         var rng = new SeededRandom(options.Seed);
         var length = _maxLength;
         using var network = new Network(Items, length, _hidden, _blocks, _dropout, rng);
-        using var optimizer = optim.Adam(network.Parameters(), lr: _learningRate);
+        using var optimizer = new AdamOptimizer(network.Parameters(), _learningRate);
 
         // One training sequence per user with at least two items, as in the paper: inputs s₁…s₍ₙ₋₁₎, targets s₂…sₙ.
         var trainable = Enumerable.Range(0, Users).Where(u => sequences[u].Length >= 2).ToArray();
@@ -289,12 +290,12 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
                 var neg = tensor(negatives.AsSpan(0, size * length).ToArray(), [size, length]);
                 var posLogits = (states * network.Items.forward(pos)).sum(-1);
                 var negLogits = (states * network.Items.forward(neg)).sum(-1);
-                var valid = pos.gt(0).to_type(ScalarType.Float32);
-                // −log σ(pos) − log(1 − σ(neg)) = softplus(−pos) + softplus(neg), over real positions only.
-                var loss = ((nn.functional.softplus(-posLogits) + nn.functional.softplus(negLogits)) * valid).sum() / count;
-                optimizer.zero_grad();
+                var valid = pos.gt(Scalars.Zero).to_type(ScalarType.Float32);
+                // −log σ(pos) − log(1 − σ(neg)) = −(log σ(pos) + log σ(−neg)), over real positions only.
+                var loss = (nn.functional.logsigmoid(posLogits).Plus(nn.functional.logsigmoid(negLogits.neg())).neg() * valid).sum().Over(count);
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 lossSum += loss.item<float>() * count;
                 targets += count;
             }

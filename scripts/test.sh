@@ -30,6 +30,11 @@ if [ ! -d Dashboard.Tests/AwsSdk/node_modules/@aws-sdk/client-personalize-events
   (cd Dashboard.Tests/AwsSdk && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# Test data directories a killed or failed run left behind (each holds a PostgreSQL cluster, ~90 MB; hundreds of them
+# once filled the disk here). Older than six hours, so a run going on beside this one keeps its own.
+find "${TMPDIR:-/tmp}" -maxdepth 1 -type d -regextype posix-extended -regex '.*/recs-(tests|life|e2e|foreign|external|cli|import)-.*' -mmin +360 \
+  -exec rm -rf {} + 2>/dev/null || true
+
 mkdir -p artifacts/test-results
 rm -f artifacts/test-results/*.trx
 status=0

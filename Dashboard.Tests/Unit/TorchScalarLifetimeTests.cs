@@ -42,6 +42,10 @@ public sealed class TorchScalarLifetimeTests
                 {
                     if (method is not ConstructorInfo { IsStatic: true })
                         problems.Add($"{Name(method)} converts a number to a temporary Scalar ({Name(called)})");
+                    // Creating a Scalar loads libtorch: a recipe's static fields are initialised when the catalogue
+                    // reads its descriptor at start-up, so kept Scalars live in Scalars or a nested class.
+                    else if (method.DeclaringType is { IsNested: false } type && type != typeof(Scalars))
+                        problems.Add($"{type.Name}'s static initialiser creates a Scalar: it would load libtorch whenever {type.Name} is first touched");
                 }
                 else if (called.DeclaringType?.Assembly == Torch && TemporaryScalarInside(called, used, depth: 5, []) is { } path)
                     problems.Add($"{Name(method)} calls {path}");

@@ -34,7 +34,15 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
 
     // Masked attention logits: exp(−10⁹ − max) is exactly 0 in float, so a masked key weighs exactly nothing.
     private const float Masked = -1e9f;
-    private static readonly TorchSharp.Scalar MaskedLogit = Masked;
+
+    /// <summary>
+    /// Scalars kept for the process (see <see cref="Scalars"/>), in a class of their own: creating one loads libtorch,
+    /// and this class's static fields are initialised when the recipe catalogue first reads <see cref="Descriptor"/>.
+    /// </summary>
+    private static class Kept
+    {
+        public static readonly TorchSharp.Scalar MaskedLogit = Masked;
+    }
 
     /// <summary>sasrec in the catalogue.</summary>
     public static readonly RecipeDescriptor Descriptor = new(Name,
@@ -198,7 +206,7 @@ public sealed class SasRecRecommender : Recommender, IHistoryScorer
             {
                 var q = b.AttentionNorm.forward(x);
                 var logits = b.Q.forward(q).matmul(b.K.forward(x).transpose(1, 2)).Times(scale);
-                var weights = Dropout.forward(logits.masked_fill(blocked, MaskedLogit).softmax(-1));
+                var weights = Dropout.forward(logits.masked_fill(blocked, Kept.MaskedLogit).softmax(-1));
                 x = q.Plus(Dropout.forward(b.O.forward(weights.matmul(b.V.forward(x)))));
                 var y = b.FfnNorm.forward(x);
                 x = y.Plus(Dropout.forward(b.Ffn2.forward(Dropout.forward(b.Ffn1.forward(y).relu()))));

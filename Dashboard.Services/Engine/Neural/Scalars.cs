@@ -15,7 +15,7 @@ namespace Recs.Services.Engine.Neural;
 /// </summary>
 internal static class Scalars
 {
-    public static readonly Scalar Zero = 0, One = 1, Half = 0.5;
+    public static readonly Scalar Zero = 0, One = 1;
 
     /// <summary><c>a + b</c> without TorchSharp's temporary alpha.</summary>
     public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Recs.Services.Ingestion;
@@ -147,21 +148,32 @@ public static class HttpLoadBench
 
         if (rate > 0)
         {
+            // The requests leave from a thread of their own that sleeps until each planned moment on the monotonic
+            // clock (Stopwatch's), so they leave on time within tens of microseconds: awaiting Task.Delay between them
+            // woke up to a millisecond or two late, and that lag of the generator was counted as the server's latency.
             var inFlight = new List<Task>();
             var interval = 1.0 / rate;
-            for (long k = 0; ; k++)
+            var sender = new Thread(() =>
             {
-                var plannedAt = TimeSpan.FromSeconds(k * interval);
-                if (plannedAt >= end)
-                    break;
-                var wait = plannedAt - clock.Elapsed;
-                if (wait > TimeSpan.FromMilliseconds(1))
-                    await Task.Delay(wait);
-                if (clock.Elapsed - plannedAt > TimeSpan.FromMilliseconds(1))
-                    late++;
-                inFlight.Add(SendAsync(next(), plannedAt));
-            }
-            await Task.WhenAll(inFlight);
+                for (long k = 0; ; k++)
+                {
+                    var plannedAt = TimeSpan.FromSeconds(k * interval);
+                    if (plannedAt >= end)
+                        break;
+                    Pacing.SleepUntil(clock, plannedAt);
+                    if (clock.Elapsed - plannedAt > TimeSpan.FromMilliseconds(1))
+                        late++;
+                    var sent = SendAsync(next(), plannedAt);
+                    lock (gate)
+                        inFlight.Add(sent);
+                }
+            }) { IsBackground = true, Name = "load sender", Priority = ThreadPriority.AboveNormal };
+            sender.Start();
+            await Task.Run(sender.Join);
+            Task[] all;
+            lock (gate)
+                all = [.. inFlight];
+            await Task.WhenAll(all);
         }
         else
         {
@@ -195,4 +207,46 @@ public static class HttpLoadBench
 
     private static double Percentile(double[] sorted, int percent) =>
         sorted.Length == 0 ? 0 : Math.Round(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(sorted.Length * percent / 100.0) - 1)], 2);
+}
+
+/// <summary>Sleeping until a planned moment with sub-millisecond precision (a load generator's pacing).</summary>
+internal static class Pacing
+{
+    private const int ClockMonotonic = 1;
+    private const int TimerAbsolute = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "clock_nanosleep")]
+    private static extern int ClockNanosleep(int clock, int flags, ref TimeSpec request, IntPtr remaining);
+
+    /// <summary>
+    /// Returns at <paramref name="at"/> on <paramref name="clock"/>'s time line (or at once when it has passed). On Linux
+    /// the thread sleeps to that absolute moment of the monotonic clock, which Stopwatch reads too (tens of
+    /// microseconds late at most); elsewhere it sleeps whole milliseconds and spins the rest.
+    /// </summary>
+    public static void SleepUntil(Stopwatch clock, TimeSpan at)
+    {
+        var remaining = at - clock.Elapsed;
+        if (remaining <= TimeSpan.Zero)
+            return;
+        if (OperatingSystem.IsLinux() && Stopwatch.Frequency == 1_000_000_000)
+        {
+            var target = Stopwatch.GetTimestamp() + (long)(remaining.TotalSeconds * Stopwatch.Frequency);
+            var spec = new TimeSpec { Seconds = target / 1_000_000_000, Nanoseconds = target % 1_000_000_000 };
+            while (ClockNanosleep(ClockMonotonic, TimerAbsolute, ref spec, IntPtr.Zero) == 4) // EINTR: a signal woke it, sleep on
+            {
+            }
+            return;
+        }
+        if (remaining > TimeSpan.FromMilliseconds(1.5))
+            Thread.Sleep(remaining - TimeSpan.FromMilliseconds(1));
+        while (clock.Elapsed < at)
+            Thread.SpinWait(20);
+    }
 }

@@ -61,6 +61,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Serving.RemoteRanking>();
         services.AddSingleton<Serving.RecommendationService>();
         services.AddSingleton<Serving.EventTracker>();
+        services.AddHostedService<Serving.ServingWarmer>();
         services.AddOptions<Verdicts.VerdictOptions>().BindConfiguration(Verdicts.VerdictOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Verdicts.VerdictService>();
         services.AddSingleton<Verdicts.VerdictReplay>();

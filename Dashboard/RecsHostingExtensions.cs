@@ -115,7 +115,7 @@ public static class RecsHostingExtensions
         app.MapGet("/diagnostics/cache", (Recs.Services.Serving.ServingCache cache) =>
         {
             var s = cache.Statistics;
-            return Results.Ok(new { enabled = s.Enabled, hits = s.Hits, misses = s.Misses, hit_rate = s.HitRate, entries = s.Entries });
+            return Results.Ok(new { enabled = s.Enabled, hits = s.Hits, misses = s.Misses, hit_rate = s.HitRate, entries = s.Entries, warm = s.Warm, generation = cache.Generation });
         }).RequireAuthorization(RecsPolicies.ApiRead);
         app.MapGet("/data/quality.json", async (Recs.Services.Ingestion.DataQualityService quality, CancellationToken ct) =>
             Results.Json(await quality.ComputeAsync(ct), Recs.Services.Ingestion.ImportService.ReportJson));

@@ -57,9 +57,62 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
                 () => CampaignEngines.IsRemote(experiment.ChallengerVersion)
                     ? ForUserFromDatabaseAsync(userId, count, category, cancellationToken, experiment.ChallengerVersion)
                     : ChallengerForUserAsync(experiment, userId, count, category, cancellationToken))
-            : await cache.GetOrComputeAsync(ServingCache.UserKey(userId), $"{count}|{category}",
-                () => ForUserFromDatabaseAsync(userId, count, category, cancellationToken));
+            : await AnswerAsync(userId, await cache.GetOrComputeAsync(ServingCache.UserKey(userId), ListVariant, () => ReadListAsync(userId, null, cancellationToken)),
+                count, category, null, cancellationToken);
         return answer with { RecommendationId = log.Record(userId, Campaigns.UserRecommendations, answer.ModelVersion, experiment, arm, ProductIds(answer.Items)) };
+    }
+
+    /// <summary>The answer cache's variant that holds a user's <see cref="UserList"/> (every count and category is answered from it).</summary>
+    private const string ListVariant = "list";
+
+    /// <summary>
+    /// What the reads need of one user, one database row: whether they are a customer, their region (for the
+    /// popularity fallback) and their cached list (database product ids and scores, in order).
+    /// </summary>
+    private sealed record UserList(bool Known, string? Region, string? Version, DateTime? UpdatedAt, long[] ProductIds, double?[] Scores)
+    {
+        public static readonly UserList Unknown = new(false, null, null, null, [], []);
+
+        public static UserList Of(string? region, string? version, DateTime? updatedAt, string? json)
+        {
+            var entries = json is null ? [] : RecommendationJson.Read(json);
+            return new UserList(true, region, version, updatedAt is { } at ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : null,
+                entries.Select(e => e.ProductId).ToArray(), entries.Select(e => e.Score).ToArray());
+        }
+    }
+
+    /// <summary>
+    /// Fills the answer cache with every customer's list (at most half its capacity, the most recently refreshed lists
+    /// and newest customers first) and the catalogue's names, in two bulk reads, so that first reads after a start, a
+    /// batch or an import are answered from memory like repeated ones. Values that an event or a notice changes while
+    /// it reads are not kept. Returns how many users it kept (0 when the cache is off or not listening).
+    /// </summary>
+    public async Task<int> WarmAsync(CancellationToken cancellationToken)
+    {
+        using var warming = cache.BeginWarming();
+        if (warming is null)
+            return 0;
+        var limit = Math.Max(1, cache.Capacity / 2);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        warming.PutProducts(await connection.QueryAsync<ServedProduct>(new CommandDefinition(
+            "select id as Id, external_id as ExternalId, name as Name, category as Category from products order by id limit @limit", new { limit }, cancellationToken: cancellationToken)));
+        const string sql = """
+            select c.external_id, c.region, r.model_version, r.updated_at, r.recommendations::text
+            from customers c left join offline_user_recommendations r on r.user_id = c.id
+            order by r.updated_at desc nulls last, c.id desc
+            limit @limit
+            """;
+        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(sql, new { limit }, cancellationToken: cancellationToken));
+        var kept = 0;
+        while (await reader.ReadAsync(cancellationToken) && warming.Current)
+        {
+            var list = UserList.Of(reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetDateTime(3), reader.IsDBNull(4) ? null : reader.GetString(4));
+            if (warming.Put(ServingCache.UserKey(reader.GetString(0)), ListVariant, list))
+                kept++;
+        }
+        warming.Complete();
+        return kept;
     }
 
     private static long[] ProductIds(IReadOnlyList<RecommendedItem> items)
@@ -70,12 +123,12 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         return ids;
     }
 
-    /// <summary>
-    /// One round trip whatever the user: their region (no row: unknown) and cached list, whose products' names come
-    /// from the answer cache's product table (a second round trip only for products not read since the last import).
-    /// The list is the cache's, or the one the last fetch from <paramref name="remoteArn"/> kept (an experiment's remote arm).
-    /// </summary>
-    private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken, string? remoteArn = null)
+    /// <summary>A user's list read from the database (<paramref name="remoteArn"/>: the list the last fetch from that remote campaign kept), then answered.</summary>
+    private async Task<UserRecommendations> ForUserFromDatabaseAsync(string userId, int count, string? category, CancellationToken cancellationToken, string? remoteArn = null) =>
+        await AnswerAsync(userId, await ReadListAsync(userId, remoteArn, cancellationToken), count, category, remoteArn, cancellationToken);
+
+    /// <summary>One round trip whatever the user: their region (no row: unknown) and cached list, or the one the last fetch from <paramref name="remoteArn"/> kept.</summary>
+    private async Task<UserList> ReadListAsync(string userId, string? remoteArn, CancellationToken cancellationToken)
     {
         var sql = $"""
             select c.region as Region, r.model_version as Version, r.updated_at as UpdatedAt, r.recommendations as Recommendations
@@ -85,25 +138,31 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var row = await connection.QuerySingleOrDefaultAsync<CachedListRow>(new CommandDefinition(sql,
             new { userId, campaign = Campaigns.UserRecommendations, arn = remoteArn }, cancellationToken: cancellationToken));
-        var items = new List<RecommendedItem>();
-        if (row?.Recommendations is { } json)
+        return row is null ? UserList.Unknown : UserList.Of(row.Region, row.Version, row.UpdatedAt, row.Recommendations);
+    }
+
+    /// <summary>
+    /// The answer from a user's list: its first <paramref name="count"/> products (of <paramref name="category"/>), whose
+    /// names come from the answer cache's product table (a round trip only for products not read since the last import),
+    /// topped up with popularity when the list falls short.
+    /// </summary>
+    private async Task<UserRecommendations> AnswerAsync(string userId, UserList list, int count, string? category, string? remoteArn, CancellationToken cancellationToken)
+    {
+        var items = new List<RecommendedItem>(count);
+        if (list.ProductIds.Length > 0)
         {
-            var entries = RecommendationJson.Read(json);
-            var products = await ProductsAsync(connection, entries.Select(e => e.ProductId).ToArray(), cancellationToken);
-            foreach (var (id, score) in entries)
+            var products = await ProductsAsync(null, list.ProductIds, cancellationToken);
+            for (var k = 0; k < list.ProductIds.Length && items.Count < count; k++)
             {
-                if (items.Count >= count)
-                    break;
-                if (products.TryGetValue(id, out var p) && (category is null || p.Category == category))
-                    items.Add(new RecommendedItem(p.ExternalId, score, p.Name, p.Category, "model", p.Id));
+                if (products.TryGetValue(list.ProductIds[k], out var p) && (category is null || p.Category == category))
+                    items.Add(new RecommendedItem(p.ExternalId, list.Scores[k], p.Name, p.Category, "model", p.Id));
             }
         }
-        DateTime? updatedAt = row?.UpdatedAt is { } at ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : null;
         if (items.Count >= count)
-            return new UserRecommendations(userId, row!.Version, false, null, updatedAt, items);
-        var reason = await TopUpAsync(row is null ? null : new Customer(row.Region), count, category, items, cancellationToken);
-        return new UserRecommendations(userId, items.Any(i => i.Source == "model") ? row!.Version : remoteArn, reason is not null, reason,
-            items.Any(i => i.Source == "model") ? updatedAt : null, items);
+            return new UserRecommendations(userId, list.Version, false, null, list.UpdatedAt, items);
+        var reason = await TopUpAsync(list.Known ? new Customer(list.Region) : null, count, category, items, cancellationToken);
+        var fromModel = items.Any(i => i.Source == "model");
+        return new UserRecommendations(userId, fromModel ? list.Version : remoteArn, reason is not null, reason, fromModel ? list.UpdatedAt : null, items);
     }
 
     private sealed record CachedListRow(string? Region, string? Version, DateTime? UpdatedAt, string? Recommendations);
@@ -113,10 +172,16 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
 
     private sealed record CustomerRow(long Id, string? Region);
 
-    /// <summary>Products by database id, through the answer cache's product table.</summary>
-    private Task<IReadOnlyDictionary<long, ServedProduct>> ProductsAsync(NpgsqlConnection connection, long[] ids, CancellationToken cancellationToken) =>
-        cache.ProductsAsync(ids, async missing => await connection.QueryAsync<ServedProduct>(new CommandDefinition(
-            "select id as Id, external_id as ExternalId, name as Name, category as Category from products where id = any(@missing)", new { missing }, cancellationToken: cancellationToken)));
+    /// <summary>Products by database id, through the answer cache's product table (read on <paramref name="connection"/>, or on one opened if needed).</summary>
+    private Task<IReadOnlyDictionary<long, ServedProduct>> ProductsAsync(NpgsqlConnection? connection, long[] ids, CancellationToken cancellationToken) =>
+        cache.ProductsAsync(ids, async missing =>
+        {
+            const string sql = "select id as Id, external_id as ExternalId, name as Name, category as Category from products where id = any(@missing)";
+            if (connection is not null)
+                return await connection.QueryAsync<ServedProduct>(new CommandDefinition(sql, new { missing }, cancellationToken: cancellationToken));
+            await using var own = await dataSource.OpenConnectionAsync(cancellationToken);
+            return (await own.QueryAsync<ServedProduct>(new CommandDefinition(sql, new { missing }, cancellationToken: cancellationToken))).ToList();
+        });
 
     /// <summary>
     /// Unknown user, no model list, or a category the list barely covers: tops <paramref name="items"/> up with

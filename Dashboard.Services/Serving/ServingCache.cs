@@ -94,10 +94,122 @@ public sealed class ServingCache : IDisposable
         {
             if (Interlocked.Increment(ref _count) > _options.Value.CacheEntries)
                 InvalidateAll();
-            _entries.GetOrAdd(owner, _ => new ConcurrentDictionary<string, (object, DateTimeOffset)>(StringComparer.Ordinal))[variant] =
-                (answer, _time.GetUtcNow().AddSeconds(_options.Value.CacheSeconds));
+            var kept = (answer, _time.GetUtcNow().AddSeconds(_options.Value.CacheSeconds));
+            var owned = _entries.GetOrAdd(owner, _ => new ConcurrentDictionary<string, (object, DateTimeOffset)>(StringComparer.Ordinal));
+            owned[variant] = kept;
+            // An invalidation between the check above and the store: take the answer back out (if still ours).
+            if (Version != versionBefore)
+                owned.TryRemove(new KeyValuePair<string, (object, DateTimeOffset)>(variant, kept));
         }
         return answer;
+    }
+
+    /// <summary>How many answers the cache keeps at most (Api:CacheEntries).</summary>
+    public int Capacity => _options.Value.CacheEntries;
+
+    /// <summary>How long an answer is served from memory at most (Api:CacheSeconds).</summary>
+    public TimeSpan Lifetime => TimeSpan.FromSeconds(_options.Value.CacheSeconds);
+
+    /// <summary>Raised after the cache started over (an "all" notice, the feed reconnecting, or a full cache), so it can be warmed again.</summary>
+    public event Action? Cleared;
+
+    private long _clears;
+
+    /// <summary>Changes each time the cache starts over: what was derived from the database before is to be read again.</summary>
+    public long Generation => Interlocked.Read(ref _clears);
+
+    private long _warmGeneration = -1;
+
+    /// <summary>The generation the last complete warm-up filled (equal to <see cref="Generation"/> while the cache is warm).</summary>
+    public long WarmGeneration => Interlocked.Read(ref _warmGeneration);
+    private volatile ConcurrentDictionary<string, byte>? _invalidatedWhileWarming;
+
+    /// <summary>
+    /// Starts filling the cache with values read in bulk (see <see cref="Warming"/>); null while the cache serves
+    /// nothing. One warm-up at a time.
+    /// </summary>
+    public Warming? BeginWarming()
+    {
+        if (!Enabled)
+            return null;
+        var warming = new Warming(this, Interlocked.Read(ref _clears));
+        _invalidatedWhileWarming = warming.Invalidated;
+        return warming;
+    }
+
+    /// <summary>
+    /// A warm-up in progress: values read from the database in bulk, each kept only if nothing said its owner changed
+    /// since the warm-up began (neither an "all" nor a notice naming it) and no fresher value is there already.
+    /// Unlike <see cref="GetOrComputeAsync{T}"/>'s check, one user's event does not spoil every other user's value.
+    /// </summary>
+    public sealed class Warming : IDisposable
+    {
+        private readonly ServingCache _cache;
+        private readonly long _clears;
+
+        private readonly DateTimeOffset _keptBefore;
+
+        internal Warming(ServingCache cache, long clears)
+        {
+            (_cache, _clears) = (cache, clears);
+            _keptBefore = cache._time.GetUtcNow().AddSeconds(cache._options.Value.CacheSeconds); // an entry expiring by then was kept before this warm-up began
+        }
+
+        internal ConcurrentDictionary<string, byte> Invalidated { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>False once the cache started over or stopped serving: the rest of this warm-up would be thrown away.</summary>
+        public bool Current => _cache.Enabled && Interlocked.Read(ref _cache._clears) == _clears;
+
+        /// <summary>Keeps <paramref name="value"/> unless it is stale or the cache is full (false then).</summary>
+        public bool Put(string owner, string variant, object value)
+        {
+            if (!Current || Invalidated.ContainsKey(owner))
+                return false;
+            if (Interlocked.Increment(ref _cache._count) > _cache._options.Value.CacheEntries)
+            {
+                Interlocked.Decrement(ref _cache._count);
+                return false;
+            }
+            var kept = (value, _cache._time.GetUtcNow().AddSeconds(_cache._options.Value.CacheSeconds));
+            var owned = _cache._entries.GetOrAdd(owner, _ => new ConcurrentDictionary<string, (object, DateTimeOffset)>(StringComparer.Ordinal));
+            if (!owned.TryAdd(variant, kept))
+            {
+                // Already there: replaced only if it was kept before this warm-up began (so it is no fresher, and it
+                // would expire sooner); a value computed since stays.
+                Interlocked.Decrement(ref _cache._count);
+                if (!owned.TryGetValue(variant, out var existing) || existing.Until > _keptBefore || !owned.TryUpdate(variant, kept, existing))
+                    return false;
+            }
+            // Invalidated between the check and the store (Invalidate records the owner before it removes): take it back out.
+            if (!Current || Invalidated.ContainsKey(owner))
+            {
+                owned.TryRemove(new KeyValuePair<string, (object, DateTimeOffset)>(variant, kept));
+                return false;
+            }
+            return true;
+        }
+
+        /// <summary>Keeps products (for the answers' names and categories) unless the cache started over meanwhile.</summary>
+        public void PutProducts(IEnumerable<ServedProduct> products)
+        {
+            foreach (var product in products)
+            {
+                if (!Current || _cache._products.Count >= _cache._options.Value.CacheEntries)
+                    break;
+                _cache._products.TryAdd(product.Id, product);
+            }
+            if (!Current)
+                _cache._products.Clear(); // an "all" may have come between a check and a store
+        }
+
+        /// <summary>Says the warm-up read everything it meant to: the cache is warm for this generation (see <see cref="WarmGeneration"/>).</summary>
+        public void Complete()
+        {
+            if (Current)
+                Interlocked.Exchange(ref _cache._warmGeneration, _clears);
+        }
+
+        public void Dispose() => Interlocked.CompareExchange(ref _cache._invalidatedWhileWarming, null, Invalidated);
     }
 
     private readonly ConcurrentDictionary<long, ServedProduct> _products = new();
@@ -134,20 +246,23 @@ public sealed class ServingCache : IDisposable
     }
 
     /// <summary>Answers served from memory and computed since the start, and answers stored since the cache last started over (for /diagnostics/cache and load tests).</summary>
-    public ServingCacheStatistics Statistics => new(Enabled, Interlocked.Read(ref _hits), Interlocked.Read(ref _misses), Volatile.Read(ref _count));
+    public ServingCacheStatistics Statistics => new(Enabled, Interlocked.Read(ref _hits), Interlocked.Read(ref _misses), Volatile.Read(ref _count), Generation == WarmGeneration);
 
     public void Invalidate(string owner)
     {
+        _invalidatedWhileWarming?.TryAdd(owner, 0);
         Interlocked.Increment(ref _version);
         _entries.TryRemove(owner, out _);
     }
 
     public void InvalidateAll()
     {
+        Interlocked.Increment(ref _clears);
         Interlocked.Increment(ref _version);
         _entries.Clear();
         _products.Clear();
         Interlocked.Exchange(ref _count, 0);
+        Cleared?.Invoke();
     }
 
     public static string UserKey(string userId) => "user:" + userId;
@@ -167,8 +282,8 @@ public sealed class ServingCache : IDisposable
 /// <summary>A product as the API's answers show it.</summary>
 public sealed record ServedProduct(long Id, string ExternalId, string Name, string? Category);
 
-/// <summary>The answer cache's counters: a hit is an answer served from memory, a miss one computed (the cache off counts every answer as a miss).</summary>
-public sealed record ServingCacheStatistics(bool Enabled, long Hits, long Misses, long Entries)
+/// <summary>The answer cache's counters: a hit is an answer served from memory, a miss one computed (the cache off counts every answer as a miss); Warm: every customer's list (up to half the capacity) was read in since the cache last started over.</summary>
+public sealed record ServingCacheStatistics(bool Enabled, long Hits, long Misses, long Entries, bool Warm = false)
 {
     public double? HitRate => Hits + Misses == 0 ? null : (double)Hits / (Hits + Misses);
 }

@@ -44,6 +44,46 @@ public sealed class ServingCacheTests(ApiServerFixture server)
         Assert.True(DateTime.Parse(refreshed, System.Globalization.CultureInfo.InvariantCulture).ToUniversalTime() > DateTime.UtcNow.AddMinutes(-5), refreshed);
     }
 
+    private async Task<(long Hits, long Misses, long Entries, bool Warm, long Generation)> CountersAsync()
+    {
+        var json = await server.GetJsonAsync("/diagnostics/cache");
+        return (json.GetProperty("hits").GetInt64(), json.GetProperty("misses").GetInt64(), json.GetProperty("entries").GetInt64(), json.GetProperty("warm").GetBoolean(),
+            json.GetProperty("generation").GetInt64());
+    }
+
+    [Fact]
+    public async Task Every_customer_s_list_is_in_memory_before_their_first_read()
+    {
+        // Warmed at start and after every "all", this one too: once the cache says it is warm again (and stays so for
+        // a second, in case another test's "all" was still on its way), every customer's first read is answered from memory.
+        var generation = (await CountersAsync()).Generation;
+        await server.ExecuteAsync("select pg_notify('recs_serving_cache', 'all')");
+        var clock = Stopwatch.StartNew();
+        var before = await CountersAsync();
+        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(1000);
+            var now = await CountersAsync();
+            if (before.Generation > generation && before.Warm && now.Warm && now.Generation == before.Generation)
+                break;
+            before = now;
+        }
+        before = await CountersAsync();
+        Assert.True(before.Generation > generation && before.Warm, "the answer cache is not warm again 30 s after the notice");
+
+        // Customers with a list and without one (the newest, created by other tests' events, may have none): 25 of each end.
+        var users = (await server.QueryAsync<string>("""
+            select string_agg(external_id, ' ') from (
+                (select external_id from customers order by id limit 25) union all (select external_id from customers order by id desc limit 25)) u
+            """)).Split(' ');
+        foreach (var user in users)
+            Assert.Equal(10, (await server.GetJsonAsync($"/api/v1/users/{Uri.EscapeDataString(user)}/recommendations?count=10")).GetProperty("items").GetArrayLength());
+        var after = await CountersAsync();
+        Assert.Equal(before.Generation, after.Generation); // nothing started the cache over meanwhile
+        Assert.Equal(before.Misses, after.Misses);
+        Assert.Equal(before.Hits + users.Length, after.Hits);
+    }
+
     [Fact]
     public async Task Product_names_come_from_memory_until_a_catalogue_change_is_announced()
     {

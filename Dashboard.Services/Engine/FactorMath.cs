@@ -22,6 +22,7 @@ public static class FactorMath
     }
 
     /// <summary>Solves A x = b for a symmetric positive-definite n × n matrix (row-major) by Cholesky; A is overwritten.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static double[] SolveSymmetricPositiveDefinite(double[] a, double[] b, int n)
     {
         // A = L Lᵀ, L stored in the lower triangle of a.

@@ -195,24 +195,60 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
         // events' flush to disk). A failure to store leaves nothing behind; the answer comes after both.
         for (var attempt = 1; ; attempt++)
         {
-            var read = await ReadAsync(connection, userId, events, ats, notRefreshed is null, cancellationToken);
+            // The history this process stored last for the user, if it is still current: then the read skips it.
+            var generation = cache.Generation;
+            var known = notRefreshed is null && cache.Enabled && _histories.TryGetValue(userId, out var k) && k.Generation == generation ? k : null;
+            if (notRefreshed is null && known is null)
+                Interlocked.Increment(ref _historiesRead);
+            var read = await ReadAsync(connection, userId, events, ats, notRefreshed is null && known is null, cancellationToken);
+            var history = known is null ? read.History : [.. known.History];
             string? json = null;
-            var expected = read.History.Sum(h => (long)h.Count) + read.NewCount; // before FoldIn adds the new events to it
+            var expected = (known?.Events ?? history.Sum(h => (long)h.Count)) + read.NewCount; // before FoldIn adds the new events to it
             if (notRefreshed is null)
-                json = FoldIn(model!, read, events);
+                json = FoldIn(model!, history, read, events);
             var written = await StoreAsync(connection, userId, read.UserId, events, read.ProductIds, ats, attributes, json, model?.Version.Version, expected, cancellationToken);
             if (written.UserId is null && attempt == 1)
                 continue; // another request created this user between the two round trips: once more, now that it exists
+            if (json is not null && written.Refreshed)
+                Remember(userId, new KnownHistory(history, expected, generation));
+            else
+                _histories.TryRemove(userId, out _);
             if (json is not null && !written.Refreshed)
             {
                 // Another process stored events of this user between the two round trips (another event, or a client
-                // retrying these before the first answer came): the row was folded from a history that lacks them or
-                // counts them twice, so it is rewritten from the history as stored.
+                // retrying these before the first answer came), or since this process last did: the row was folded from
+                // a history that lacks them or counts them twice, so it is rewritten from the history as stored.
                 await RefreshFromStoredHistoryAsync(connection, model!, written.UserId!.Value, userId, cancellationToken);
             }
             cache.Invalidate(ServingCache.UserKey(userId));
             return (written.Stored, read.New);
         }
+    }
+
+    /// <summary>
+    /// A user's history as this process last stored it (grouped by item and type, in the order of each entry's latest
+    /// event) and how many events it counts. Its next event skips the history read (milliseconds for a user with
+    /// thousands of events); the refresh still writes the row only when the database holds exactly that many events of
+    /// the user plus the new ones, so a write by another process is caught and the history read again. Kept until the
+    /// serving cache starts over (imports and demo data, which may rewrite histories, announce "all"); at most
+    /// <see cref="MaxKnownHistories"/> users, then it starts over too.
+    /// </summary>
+    private sealed record KnownHistory(List<(long Item, string Type, int Count)> History, long Events, long Generation);
+
+    public const int MaxKnownHistories = 10_000;
+
+    private long _historiesRead;
+
+    /// <summary>How many times a write read the user's history from the database (for tests and diagnostics).</summary>
+    public long HistoriesRead => Interlocked.Read(ref _historiesRead);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, KnownHistory> _histories = new(StringComparer.Ordinal);
+
+    private void Remember(string userId, KnownHistory history)
+    {
+        if (_histories.Count >= MaxKnownHistories && !_histories.ContainsKey(userId))
+            _histories.Clear();
+        _histories[userId] = history;
     }
 
     /// <summary>What the first round trip learns: the user (null when new), each event's product, which events are new, and the history before them.</summary>
@@ -250,12 +286,11 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
     }
 
     /// <summary>
-    /// The user's refreshed row: their history as the first round trip read it plus the events about to be stored,
+    /// The user's refreshed row: their history (as the first round trip read it, or as this process last stored it; updated in place) plus the events about to be stored,
     /// exactly the history the database will hold once they are (a retried event is not counted twice), folded in.
     /// </summary>
-    private string FoldIn(LoadedModel model, Lookup read, IReadOnlyList<TrackedEvent> events)
+    private string FoldIn(LoadedModel model, List<(long Item, string Type, int Count)> history, Lookup read, IReadOnlyList<TrackedEvent> events)
     {
-        var history = read.History;
         for (var k = 0; k < events.Count; k++)
         {
             if (!read.New[k])
@@ -388,6 +423,7 @@ public sealed class EventTracker(NpgsqlDataSource dataSource, ModelStore models,
     /// <summary>The slow path after a race with a concurrent copy of the same events: the row rebuilt from the history as stored, in one transaction with its notice.</summary>
     private async Task RefreshFromStoredHistoryAsync(NpgsqlConnection connection, LoadedModel model, long user, string userId, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _historiesRead);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         // Derived data, as in StoreAsync, and the same lock: the history read next sees every refresh before this one.
         await connection.ExecuteAsync(new CommandDefinition("set local synchronous_commit = off; select 1 from customers where id = @user for no key update",

@@ -191,6 +191,60 @@ public sealed class EventTrackerTests(FoldInDatabaseFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task A_remembered_history_spares_the_read_and_a_write_by_another_process_is_still_caught()
+    {
+        // Two instances whose change feeds listen (as in the app: each then keeps the histories it stored), taking turns
+        // on one user: each one's remembered history lacks the other's events, and every row must still be the fold-in
+        // of everything stored.
+        var (a, b) = (TestServices.Create(fixture.Database.ConnectionString), TestServices.Create(fixture.Database.ConnectionString));
+        try
+        {
+            foreach (var services in new[] { a, b })
+            {
+                var feed = services.GetRequiredService<ChangeFeed>();
+                await feed.StartAsync(CancellationToken.None);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (!services.GetRequiredService<ServingCache>().Enabled && clock.Elapsed < TimeSpan.FromSeconds(30))
+                    await Task.Delay(50);
+                Assert.True(services.GetRequiredService<ServingCache>().Enabled, "the change feed did not start listening");
+            }
+            var (ta, tb) = (a.GetRequiredService<EventTracker>(), b.GetRequiredService<EventTracker>());
+            const string user = "event-remembered-user";
+            var at = new DateTime(2026, 8, 1, 10, 0, 0, DateTimeKind.Utc);
+            async Task Track(EventTracker tracker, int k)
+            {
+                var result = await tracker.TrackAsync(user, [new(await ProductAsync(20 + k % 4), k % 3 == 0 ? "purchase" : "view", SentAt: at.AddMinutes(k))]);
+                Assert.Equal((1, true), (result.Stored, result.Refreshed));
+                AssertSameRow(await ReferenceRowAsync(user), await CachedRowAsync(user));
+            }
+
+            // One instance alone: its first event reads the history, the next ones fold from the one it remembers.
+            for (var k = 0; k < 3; k++)
+                await Track(ta, k);
+            Assert.Equal(1, ta.HistoriesRead);
+
+            // Another instance stores an event: the first one's memory is now one event short. Its next write notices
+            // (the count check), rebuilds the row from the history as stored, and reads the history again next time.
+            await Track(tb, 3);
+            await Track(ta, 4);
+            Assert.Equal(2, ta.HistoriesRead);
+            await Track(ta, 5);
+            Assert.Equal(3, ta.HistoriesRead);
+            await Track(ta, 6);
+            Assert.Equal(3, ta.HistoriesRead);
+            Assert.Equal(7, await StoredAsync(user));
+        }
+        finally
+        {
+            foreach (var services in new[] { a, b })
+            {
+                await services.GetRequiredService<ChangeFeed>().StopAsync(CancellationToken.None);
+                await services.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Requests_of_one_user_written_together_keep_their_own_results()
     {
         // Sent at once to one instance, these are written together when they wait behind each other (or one by one):

@@ -57,7 +57,7 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
                 () => CampaignEngines.IsRemote(experiment.ChallengerVersion)
                     ? ForUserFromDatabaseAsync(userId, count, category, cancellationToken, experiment.ChallengerVersion)
                     : ChallengerForUserAsync(experiment, userId, count, category, cancellationToken))
-            : await AnswerAsync(userId, await cache.GetOrComputeAsync(ServingCache.UserKey(userId), ListVariant, () => ReadListAsync(userId, null, cancellationToken)),
+            : await AnswerAsync(userId, await cache.GetOrComputeAsync(ServingCache.UserKey(userId), ListVariant, () => ReadListAsync(userId, null, cancellationToken), UserList.Unknown),
                 count, category, null, cancellationToken);
         return answer with { RecommendationId = log.Record(userId, Campaigns.UserRecommendations, answer.ModelVersion, experiment, arm, ProductIds(answer.Items)) };
     }
@@ -85,7 +85,8 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
     /// Fills the answer cache with every customer's list (at most half its capacity, the most recently refreshed lists
     /// and newest customers first) and the catalogue's names, in two bulk reads, so that first reads after a start, a
     /// batch or an import are answered from memory like repeated ones. Values that an event or a notice changes while
-    /// it reads are not kept. Returns how many users it kept (0 when the cache is off or not listening).
+    /// it reads are not kept. When it read every customer, an id it did not keep is answered as unknown from memory
+    /// too (see <see cref="ServingCache"/>'s roster). Returns how many users it kept (0 when the cache is off or not listening).
     /// </summary>
     public async Task<int> WarmAsync(CancellationToken cancellationToken)
     {
@@ -103,15 +104,23 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
             limit @limit
             """;
         await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(sql, new { limit }, cancellationToken: cancellationToken));
-        var kept = 0;
+        var (kept, read) = (0, 0);
         while (await reader.ReadAsync(cancellationToken) && warming.Current)
         {
+            read++;
             var list = UserList.Of(reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
                 reader.IsDBNull(3) ? null : reader.GetDateTime(3), reader.IsDBNull(4) ? null : reader.GetString(4));
             if (warming.Put(ServingCache.UserKey(reader.GetString(0)), ListVariant, list))
                 kept++;
         }
-        warming.Complete();
+        warming.Complete(everyone: read < limit);
+        await reader.CloseAsync();
+        // The popularity fallbacks (everyone's, and each region's for customers without a list) are loaded now, not by
+        // the first read that needs them.
+        await PopularAsync(cancellationToken);
+        foreach (var region in await connection.QueryAsync<string>(new CommandDefinition(
+            "select distinct region from customers where region is not null limit 200", cancellationToken: cancellationToken)))
+            await RegionPopularAsync(region, cancellationToken);
         return kept;
     }
 
@@ -365,33 +374,54 @@ public sealed class RecommendationService(NpgsqlDataSource dataSource, ModelStor
     /// <summary>The most popular products (see <see cref="LoadPopularAsync"/>), shared by the tracker's and the reads' fallbacks.</summary>
     public Task<PopularItem[]> PopularProductsAsync(CancellationToken cancellationToken) => PopularAsync(cancellationToken);
 
-    /// <summary>The 200 most-bought products of the last 90 days of data (positive-weight events), cached for five minutes.</summary>
+    /// <summary>The 200 most-bought products of the last 90 days of data (positive-weight events), cached for five minutes (then reloaded in the background).</summary>
     private Task<PopularItem[]> PopularAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return SharedPopularAsync();
     }
 
+    /// <summary>
+    /// The shared list; once it is older than <see cref="PopularityFor"/> it is reloaded in the background while the
+    /// old one is still served (the load scans recent interactions: tens of milliseconds that no read should wait for).
+    /// </summary>
     private Task<PopularItem[]> SharedPopularAsync()
     {
         var cached = _popular;
-        if (cached is not null && (cached.IsCompletedSuccessfully || !cached.IsCompleted) && Environment.TickCount64 - Interlocked.Read(ref _popularAt) < PopularityFor.TotalMilliseconds)
+        var fresh = Environment.TickCount64 - Interlocked.Read(ref _popularAt) < PopularityFor.TotalMilliseconds;
+        if (cached is not null && !cached.IsCompleted)
+            return cached;
+        if (cached is not null && cached.IsCompletedSuccessfully && fresh)
             return cached;
         Interlocked.Exchange(ref _popularAt, Environment.TickCount64);
         var task = LoadPopularAsync(CancellationToken.None);
+        if (cached is { IsCompletedSuccessfully: true })
+        {
+            // Stale: the reload replaces it when done; until then (or if it fails) the old list serves.
+            _ = task.ContinueWith(t => { if (t.IsCompletedSuccessfully) _popular = t; }, TaskScheduler.Default);
+            return cached;
+        }
         _popular = task;
         return task;
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Task<PopularItem[]> Items, long At)> _regionPopular = new();
 
-    /// <summary>The region's 100 most-bought products of the last 90 days of data, cached for five minutes.</summary>
+    /// <summary>The region's 100 most-bought products of the last 90 days of data, cached for five minutes (then reloaded in the background).</summary>
     private Task<PopularItem[]> RegionPopularAsync(string region, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (_regionPopular.TryGetValue(region, out var cached) && !cached.Items.IsFaulted && Environment.TickCount64 - cached.At < PopularityFor.TotalMilliseconds)
+        var known = _regionPopular.TryGetValue(region, out var cached);
+        if (known && !cached.Items.IsFaulted && (!cached.Items.IsCompleted || Environment.TickCount64 - cached.At < PopularityFor.TotalMilliseconds))
             return cached.Items;
         var task = LoadRegionPopularAsync(region);
+        if (known && cached.Items.IsCompletedSuccessfully)
+        {
+            // Stale: reloaded in the background (as the shared list is), the old list serving meanwhile.
+            _regionPopular[region] = (cached.Items, Environment.TickCount64);
+            _ = task.ContinueWith(t => { if (t.IsCompletedSuccessfully) _regionPopular[region] = (t, Environment.TickCount64); }, TaskScheduler.Default);
+            return cached.Items;
+        }
         _regionPopular[region] = (task, Environment.TickCount64);
         return task;
     }

@@ -79,13 +79,22 @@ public sealed class ServingCache : IDisposable
     /// <summary>Changes with every invalidation: an answer computed across a change is not kept.</summary>
     private long Version => Interlocked.Read(ref _version);
 
-    /// <summary>The answer from memory, or computed by <paramref name="compute"/> and kept unless something changed meanwhile.</summary>
-    public async Task<T> GetOrComputeAsync<T>(string owner, string variant, Func<Task<T>> compute) where T : class
+    /// <summary>
+    /// The answer from memory, or computed by <paramref name="compute"/> and kept unless something changed meanwhile.
+    /// <paramref name="absent"/>, when given, is the answer for an owner the cache knows is not in the database (see
+    /// <see cref="Warming.Complete"/>), served without computing.
+    /// </summary>
+    public async Task<T> GetOrComputeAsync<T>(string owner, string variant, Func<Task<T>> compute, T? absent = null) where T : class
     {
         if (Enabled && _entries.TryGetValue(owner, out var variants) && variants.TryGetValue(variant, out var entry) && entry.Until >= _time.GetUtcNow())
         {
             Interlocked.Increment(ref _hits);
             return (T)entry.Value;
+        }
+        if (absent is not null && IsAbsent(owner))
+        {
+            Interlocked.Increment(ref _hits);
+            return absent;
         }
         Interlocked.Increment(ref _misses);
         var versionBefore = Version;
@@ -114,6 +123,22 @@ public sealed class ServingCache : IDisposable
     public event Action? Cleared;
 
     private long _clears;
+
+    /// <summary>
+    /// Every owner a complete warm-up kept (it read every customer), for its generation, and the owners invalidated
+    /// since: an owner neither kept nor invalidated since is known not to exist (an unknown user id), without a round
+    /// trip. Whoever creates a customer announces it (the event tracker names the user, imports say "all").
+    /// </summary>
+    private sealed record Roster(long Generation, ConcurrentDictionary<string, byte> Invalidated);
+
+    private volatile Roster? _roster;
+
+    /// <summary>True when <paramref name="owner"/> is known not to be in the database (see <see cref="Roster"/>).</summary>
+    private bool IsAbsent(string owner)
+    {
+        var roster = _roster;
+        return roster is not null && Enabled && roster.Generation == Generation && !_entries.ContainsKey(owner) && !roster.Invalidated.ContainsKey(owner);
+    }
 
     /// <summary>Changes each time the cache starts over: what was derived from the database before is to be read again.</summary>
     public long Generation => Interlocked.Read(ref _clears);
@@ -202,11 +227,17 @@ public sealed class ServingCache : IDisposable
                 _cache._products.Clear(); // an "all" may have come between a check and a store
         }
 
-        /// <summary>Says the warm-up read everything it meant to: the cache is warm for this generation (see <see cref="WarmGeneration"/>).</summary>
-        public void Complete()
+        /// <summary>
+        /// Says the warm-up read everything it meant to: the cache is warm for this generation (see <see cref="WarmGeneration"/>).
+        /// <paramref name="everyone"/>: it read every owner there is, so one not kept is known not to exist (until an
+        /// invalidation names it or the cache starts over).
+        /// </summary>
+        public void Complete(bool everyone)
         {
-            if (Current)
-                Interlocked.Exchange(ref _cache._warmGeneration, _clears);
+            if (!Current)
+                return;
+            _cache._roster = everyone ? new Roster(_clears, Invalidated) : null;
+            Interlocked.Exchange(ref _cache._warmGeneration, _clears);
         }
 
         public void Dispose() => Interlocked.CompareExchange(ref _cache._invalidatedWhileWarming, null, Invalidated);
@@ -251,6 +282,8 @@ public sealed class ServingCache : IDisposable
     public void Invalidate(string owner)
     {
         _invalidatedWhileWarming?.TryAdd(owner, 0);
+        if (_roster is { } roster && roster.Invalidated.TryAdd(owner, 0) && roster.Invalidated.Count > _options.Value.CacheEntries)
+            _roster = null; // too many new owners to remember: unknown ones are looked up again
         Interlocked.Increment(ref _version);
         _entries.TryRemove(owner, out _);
     }
@@ -259,6 +292,7 @@ public sealed class ServingCache : IDisposable
     {
         Interlocked.Increment(ref _clears);
         Interlocked.Increment(ref _version);
+        _roster = null;
         _entries.Clear();
         _products.Clear();
         Interlocked.Exchange(ref _count, 0);

@@ -78,10 +78,21 @@ public sealed class ServingCacheTests(ApiServerFixture server)
             """)).Split(' ');
         foreach (var user in users)
             Assert.Equal(10, (await server.GetJsonAsync($"/api/v1/users/{Uri.EscapeDataString(user)}/recommendations?count=10")).GetProperty("items").GetArrayLength());
+        // Ids that are no customer: the warm-up read every customer, so they are known to be unknown, from memory too.
+        var unknown = Enumerable.Range(0, 5).Select(k => $"warm-unknown-{Guid.NewGuid():N}").ToArray();
+        foreach (var user in unknown)
+            Assert.Equal("unknown user: popular items", (await server.GetJsonAsync($"/api/v1/users/{user}/recommendations?count=10")).GetProperty("fallback_reason").GetString());
         var after = await CountersAsync();
         Assert.Equal(before.Generation, after.Generation); // nothing started the cache over meanwhile
         Assert.Equal(before.Misses, after.Misses);
-        Assert.Equal(before.Hits + users.Length, after.Hits);
+        Assert.Equal(before.Hits + users.Length + unknown.Length, after.Hits);
+
+        // One of them becomes a customer with an event: announced, so their next read finds them (and their refreshed list).
+        var item = await server.QueryAsync<string>("select external_id from products order by id limit 1");
+        await server.PostJsonAsync("/api/v1/events", new { user_id = unknown[0], events = new[] { new { item_id = item, event_type = "purchase" } } });
+        var answer = await server.GetJsonAsync($"/api/v1/users/{unknown[0]}/recommendations?count=10");
+        Assert.False(answer.GetProperty("fallback").GetBoolean(), answer.ToString());
+        Assert.Equal(before.Misses + 1, (await CountersAsync()).Misses);
     }
 
     [Fact]

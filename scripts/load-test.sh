@@ -6,7 +6,8 @@
 #   1. recommendations for one user (C0000042) at a steady 500/s: after the first, every read is an in-memory hit
 #   2. the same, peak (closed loop, 32 requests in flight)
 #   3. recommendations for users drawn at random from all demo customers plus 5 % unknown ids, at 500/s, with the
-#      answer cache's hit rate over the phase: a shop's traffic, where most first reads go to the database
+#      answer cache's hit rate over the phase: a shop's traffic, every first read of a customer (answered from memory
+#      once the cache is warm: the app reads every customer's list in bulk at start)
 #   4. the same, peak
 #   5. the event tracker at 100 events/s for one user, then 6. at 100/s and 7. at 500/s for random users: each request
 #      stores the event and refreshes that user's cached recommendations by ALS fold-in before it answers, so its

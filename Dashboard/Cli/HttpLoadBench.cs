@@ -94,17 +94,19 @@ public static class HttpLoadBench
             // From the moment the request was actually handed to the connection: the server's time plus loopback.
             service_p50_ms = Percentile(service, 50), service_p99_ms = Percentile(service, 99),
             late_sends = phase.Late,
+            // The slowest requests, when each was planned (s into the phase): stalls show as clusters, scattered ones as noise.
+            slowest = phase.Latencies.OrderByDescending(l => l.Planned).Take(20).Select(l => new { at_s = Math.Round(l.At, 3), ms = Math.Round(l.Planned, 2) }).OrderBy(l => l.at_s).ToArray(),
             cache_hit_rate = hitRate is { } r ? Math.Round(r, 4) : (double?)null,
             cache = after,
         };
     }
 
-    private sealed record Phase(List<(double Planned, double Service)> Latencies, Dictionary<int, int> Statuses, int Errors, Dictionary<string, int> ErrorMessages, int Late, TimeSpan Elapsed);
+    private sealed record Phase(List<(double Planned, double Service, double At)> Latencies, Dictionary<int, int> Statuses, int Errors, Dictionary<string, int> ErrorMessages, int Late, TimeSpan Elapsed);
 
     /// <summary>One phase: open-loop at <paramref name="rate"/> per second, or closed-loop at <paramref name="concurrency"/> when the rate is 0.</summary>
     private static async Task<Phase> RunPhaseAsync(HttpClient http, Func<HttpRequestMessage> next, int rate, int concurrency, int seconds)
     {
-        var latencies = new List<(double, double)>();
+        var latencies = new List<(double, double, double)>();
         var statuses = new Dictionary<int, int>();
         var messages = new Dictionary<string, int>();
         var errors = 0;
@@ -135,7 +137,7 @@ public static class HttpLoadBench
             var done = clock.Elapsed;
             lock (gate)
             {
-                latencies.Add(((done - plannedAt).TotalMilliseconds, (done - sentAt).TotalMilliseconds));
+                latencies.Add(((done - plannedAt).TotalMilliseconds, (done - sentAt).TotalMilliseconds, plannedAt.TotalSeconds));
                 if (status is { } s)
                     statuses[s] = statuses.GetValueOrDefault(s) + 1;
                 else
